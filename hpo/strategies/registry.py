@@ -29,6 +29,12 @@ _REGISTRY: dict[str, Callable[..., Strategy]] = {}
 # built-ins are imported lazily so `import hpo` stays light and optional libraries stay optional
 _BUILTIN: dict[str, str] = {
     "random": "hpo.strategies.random:RandomStrategy",
+    "tpe": "hpo.strategies.tpe:TPEStrategy",
+    "hyperopt-tpe": "hpo.strategies.hyperopt_tpe:HyperoptTPEStrategy",
+    "smac": "hpo.strategies.smac:SMACStrategy",
+    "smac-bb": "hpo.strategies.smac:SMACBlackBoxStrategy",
+    "gp": "hpo.strategies.gp:GPStrategy",
+    "homopt": "hpo.strategies.homopt:HomOptStrategy",
 }
 
 
