@@ -1,6 +1,24 @@
-"""hpo: hyperparameter optimization behind one Study API."""
+"""hpo: hyperparameter optimization behind one Study API.
+
+Example:
+    >>> import hpo
+    >>> space = {"x": hpo.Float(-5, 5), "opt": hpo.Categorical(["adam", "sgd"])}
+    >>> study = hpo.Study(lambda t: t.params["x"] ** 2, space=space, seed=0)
+    >>> study.optimize(n_trials=10)
+    >>> len(study.trials)
+    10
+"""
 
 from hpo.space import Categorical, Float, Int, Space, SpaceError
+from hpo.storage import StorageError
+from hpo.strategies import Strategy, UnknownStrategyError, available, make_strategy
+from hpo.study import ObjectiveValueError, Study, StudyNotFoundError, create_study, load_study
+from hpo.trial import Trial, TrialPruned
 
 __version__ = "0.1.0"
-__all__ = ["Float", "Int", "Categorical", "Space", "SpaceError"]
+__all__ = [
+    "Float", "Int", "Categorical", "Space", "SpaceError",
+    "Study", "create_study", "load_study", "Trial", "TrialPruned",
+    "Strategy", "available", "make_strategy",
+    "StorageError", "StudyNotFoundError", "UnknownStrategyError", "ObjectiveValueError",
+]

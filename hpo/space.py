@@ -323,7 +323,7 @@ class Space:
         for name, value in config.items():
             clean[name] = self._coerce(name, _native(value))
         try:
-            self.cs.check_configuration(Configuration(self.cs, values=clean))
+            Configuration(self.cs, values=clean).check_valid_configuration()
         except Exception as e:  # ConfigSpace raises a zoo of exception types
             raise SpaceError(f"invalid configuration {clean}: {e}") from None
         return {n: clean[n] for n in self.names if n in clean}
@@ -381,6 +381,21 @@ class Space:
         if "hyperparameters" in data:
             return cls(ConfigurationSpace.from_serialized_dict(dict(data)))
         return cls(builders_from_plain(data))
+
+    @classmethod
+    def from_distributions(cls, distributions: Mapping[str, od.BaseDistribution]) -> "Space":
+        """A space from optuna distributions (what define-by-run trials record)."""
+        builders: dict[str, Builder] = {}
+        for name, d in distributions.items():
+            if isinstance(d, od.FloatDistribution):
+                builders[name] = Float(d.low, d.high, log=d.log, step=d.step)
+            elif isinstance(d, od.IntDistribution):
+                builders[name] = Int(d.low, d.high, log=d.log, step=d.step)
+            elif isinstance(d, od.CategoricalDistribution):
+                builders[name] = Categorical(list(d.choices))
+            else:
+                raise SpaceError(f"{name}: unsupported distribution {d!r}")
+        return cls(builders)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=_native)

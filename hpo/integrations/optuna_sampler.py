@@ -1,0 +1,110 @@
+"""Any hpo Strategy as an optuna sampler.
+
+The Study uses this bridge so that every trial goes through optuna's own machinery
+(storage, pruners, heartbeat, enqueued trials), and users can hand an hpo strategy to a
+plain ``optuna.create_study(sampler=...)``. The strategy proposes the whole declared space
+at once (optuna's *relative* sampling); parameters it does not cover (define-by-run ones)
+are sampled at random, as optuna's own relative samplers do.
+
+Example:
+    >>> import optuna, hpo
+    >>> from hpo.integrations.optuna_sampler import StrategySampler
+    >>> sampler = StrategySampler("random", seed=0)
+    >>> study = optuna.create_study(sampler=sampler)
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5)
+    >>> len(study.trials)
+    5
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.space import Space
+from hpo.strategies import Strategy, make_strategy
+
+__all__ = ["StrategySampler"]
+
+_log = logging.getLogger("hpo")
+
+
+class StrategySampler(BaseSampler):
+    """Drive optuna trials with an hpo strategy.
+
+    Args:
+        strategy: a registered name (``"tpe"``, ``"homopt:gp"``) or a Strategy instance.
+        space: the declared space; ``None`` infers it from completed trials (define-by-run).
+        seed: the strategy seed.
+        strategy_kwargs: options for a strategy given by name.
+    """
+
+    def __init__(self, strategy: str | Strategy = "random", space: Space | None = None,
+                 seed: int | None = None, strategy_kwargs: dict | None = None):
+        self._spec = strategy
+        self._kwargs = dict(strategy_kwargs or {})
+        self._space = space
+        self._seed = seed
+        self._strategies: dict[tuple, Strategy] = {}
+        self._independent = RandomSampler(seed=seed)
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self.last_error: str | None = None
+        if space is not None:
+            make_strategy(strategy, **self._kwargs)  # fail fast on a bad name
+
+    def reseed_rng(self) -> None:
+        self._independent.reseed_rng()
+
+    def _strategy_for(self, space: Space, direction: str) -> Strategy:
+        key = (json.dumps(space.to_dict(), sort_keys=True, default=str), direction)
+        strat = self._strategies.get(key)
+        if strat is None:
+            if not isinstance(self._spec, str) and self._strategies:
+                strat = type(self._spec)()  # a new space for an instance: a fresh copy of its kind
+            else:
+                strat = make_strategy(self._spec, **self._kwargs)
+            strat.setup(space, direction, self._seed)
+            self._strategies[key] = strat
+        return strat
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if self._space is not None:
+            return self._space.distributions
+        space = self._search_space.calculate(study)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        if fixed and all(n in fixed for n in search_space):
+            return {}
+        space = self._space if self._space is not None else Space.from_distributions(search_space)
+        direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
+        strategy = self._strategy_for(space, direction)
+        history = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+        config = strategy.ask(history, 1)[0]
+        return {k: v for k, v in config.items() if k in search_space}
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        for strategy in self._strategies.values():
+            tell = getattr(strategy, "tell", None)
+            if tell is not None:
+                try:
+                    tell(trial)
+                except Exception as e:  # a strategy's bookkeeping must not fail a finished trial
+                    _log.warning("strategy tell() failed for trial %d: %s", trial.number, e)

@@ -1,0 +1,430 @@
+"""HomOpt: a GAM surrogate with homotopy optimisation on top of any base strategy.
+
+HomOpt (Abraham et al., 2023) interleaves three kinds of proposals, chosen by the
+position ``n`` of the new trial (completed plus pending trials) in a fixed rotation:
+
+* before ``warm_up`` trials, and at ``n mod period`` in ``base_slots``: the base strategy;
+* at ``jitter_slots``: the best point plus uniform noise scaled, per dimension of the unit
+  cube, by the spread of the best ``top_fraction`` of trials;
+* at ``homotopy_slots``: fit GAM ``g1`` on the most recent ``recent_fraction`` of trials
+  and GAM ``g2`` on all of them, start at the best observed point and follow the minimiser
+  of ``t·g1 + (1 - t)·g2`` for ``t`` from ``t_start`` to ``t_end`` in ``n_steps`` steps
+  (bounded Nelder-Mead from the previous minimiser); propose the step with the lowest
+  ``g2``.
+
+The defaults are the reference implementation's (pyrameter's ``HOM``): warm-up 20,
+rotation base/homotopy/base/jitter/jitter, ``k = 0.5``, ``t = 1, 0.8, ..., 0.2``, jitter
+0.005 times the top-10% variance, GAM ``lam = 1e-4``. What differs, and why:
+
+* categoricals enter the GAM as factor terms (:class:`surrogates.gam.GAMSurrogate`) and
+  stay at the best point's levels during the homotopy (only the active numeric
+  dimensions move), instead of being optimised as integer codes;
+* the jitter uses one spread per dimension of the unit cube (the reference used a single
+  variance over all raw values, so wide ranges swamped narrow ones), with a floor so a
+  jitter never re-proposes a point already tried or pending;
+* the number of splines adapts to the data size (``n_splines=None``), and a GAM that
+  cannot be fitted makes the step fall back to the base strategy instead of failing;
+* the GAM is additive, so it is tabulated along each free dimension (one batch
+  prediction, checked for additivity) and Nelder-Mead runs on the tables: the same
+  minimisers at a fraction of the cost of one model call per evaluation;
+* optional, off by default: ``trust_radius`` (the homotopy stays in a box around the best
+  point) and ``fit_threshold`` (jitter slots become homotopy steps when the GAM predicts
+  the newest trials well).
+
+The strategy is pure with respect to history: the rotation depends on the trial counts
+only and all randomness comes from the generator ``ask`` derives from seed and history.
+Pending trials are counted in ``n``, proposals never repeat a tried or pending point,
+and the base strategy sees the pending trials in the history itself.
+
+Example:
+    >>> import hpo
+    >>> from hpo.strategies import make_strategy
+    >>> s = make_strategy("homopt:random", warm_up=5)
+    >>> s.setup(hpo.Space({"x": hpo.Float(-2, 2), "y": hpo.Float(-2, 2)}), "minimize", seed=0)
+    >>> s.name, s.base_name
+    ('homopt', 'random')
+    >>> len(s.ask([], n=2))
+    2
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from hpo.space import Space
+from hpo.strategies._homotopy import AdditiveTables, HomotopyPath, jitter_point, trace_homotopy
+from hpo.strategies.base import BaseStrategy, Observation, Strategy
+
+__all__ = ["HomOptStrategy", "HomotopyResult"]
+
+_log = logging.getLogger(__name__)
+
+_KINDS = ("base", "jitter", "homotopy")
+
+
+@dataclass
+class HomotopyResult:
+    """One homotopy step, for inspection and plots (see :meth:`HomOptStrategy.homotopy`).
+
+    ``path`` holds the minimisers in the free (active numeric) ConfigSpace-vector
+    coordinates named by ``names``; ``configs`` are the decoded configurations of the
+    path points; ``proposal`` is the configuration HomOpt would propose (None when every
+    path point was already tried); ``additive`` tells whether the tabulated fast path
+    was used; ``holdout`` is the GAM's Spearman correlation on the newest trials when it
+    was computed.
+    """
+
+    path: HomotopyPath
+    names: list[str]
+    configs: list[dict]
+    proposal: dict | None
+    additive: bool
+    holdout: float | None = None
+
+
+class HomOptStrategy(BaseStrategy):
+    """HomOpt on top of ``base`` (a strategy name such as ``"tpe"`` or an instance).
+
+    Args:
+        base: the base strategy, a registry name (``"random"``, ``"tpe"``, ``"smac"``,
+            ``"gp"``...) or a strategy object.
+        base_kwargs: keyword arguments for the base strategy when ``base`` is a name.
+        warm_up: trials proposed by the base before any jitter or homotopy step (20).
+        period: length of the rotation (5).
+        base_slots: values of ``n mod period`` that ask the base strategy ((0, 2)).
+        jitter_slots: values of ``n mod period`` that jitter the best point ((3, 4)).
+        homotopy_slots: values of ``n mod period`` that take a homotopy step ((1,)).
+        recent_fraction: ``k``, the fraction of most recent trials that ``g1`` is fitted
+            on (0.5).
+        n_steps: homotopy steps (5).
+        t_start, t_end: the homotopy parameter runs from ``t_start`` to ``t_end`` (1.0,
+            0.2: the reference's ``t = 1 - i/5``; ``g2`` alone is never minimised).
+        jitter: noise half-width as a multiple of the per-dimension spread (0.005).
+        jitter_spread: ``"var"`` (the reference's statistic) or ``"std"``.
+        jitter_floor: smallest half-width in the unit cube (1e-3); doubled up to
+            ``max_retries`` times while the jittered point repeats a known one.
+        top_fraction: the share of best trials whose spread scales the jitter (0.1; at
+            least 2 trials).
+        n_splines: splines per numeric GAM term; None lets the GAM adapt it to the data
+            size (the reference used 25 always).
+        lam: GAM smoothing penalty (1e-4).
+        trust_radius: if set, the homotopy stays within this half-width (unit cube)
+            around the best point; None searches the whole cube (reference).
+        fit_threshold: if set, a jitter slot becomes a homotopy step when the GAM,
+            fitted on the older 80% of trials, ranks the newest 20% with a Spearman
+            correlation of at least this value; None keeps the fixed rotation.
+        grid: points per dimension of the tabulated GAM (201).
+        nm_maxfev: Nelder-Mead evaluations per homotopy step (default ``200 · d`` on the
+            tables, ``20 · d`` when the GAM is not additive and is called directly).
+        nm_xatol: Nelder-Mead tolerance on the unit cube (1e-4).
+        max_retries: jitter re-draws before a repeated point falls back to the base (6).
+
+    Example:
+        >>> import hpo
+        >>> s = HomOptStrategy("random", warm_up=10, trust_radius=0.25)
+        >>> s.setup(hpo.Space({"x": hpo.Float(0, 1)}), "minimize", seed=3)
+        >>> 0 <= s.ask([])[0]["x"] <= 1
+        True
+    """
+
+    name = "homopt"
+
+    def __init__(
+        self,
+        base: str | Strategy = "random",
+        *,
+        base_kwargs: dict | None = None,
+        warm_up: int = 20,
+        period: int = 5,
+        base_slots: Sequence[int] = (0, 2),
+        jitter_slots: Sequence[int] = (3, 4),
+        homotopy_slots: Sequence[int] = (1,),
+        recent_fraction: float = 0.5,
+        n_steps: int = 5,
+        t_start: float = 1.0,
+        t_end: float = 0.2,
+        jitter: float = 0.005,
+        jitter_spread: str = "var",
+        jitter_floor: float = 1e-3,
+        top_fraction: float = 0.1,
+        n_splines: int | None = None,
+        lam: float = 1e-4,
+        trust_radius: float | None = None,
+        fit_threshold: float | None = None,
+        grid: int = 201,
+        nm_maxfev: int | None = None,
+        nm_xatol: float = 1e-4,
+        max_retries: int = 6,
+    ):
+        super().__init__()
+        from hpo.strategies.registry import make_strategy
+
+        if isinstance(base, str) and base.partition(":")[0] == "homopt":
+            raise ValueError(f"base={base!r}: HomOpt cannot wrap itself; use a base such as 'random' or 'tpe'")
+        self.base_name = base if isinstance(base, str) else getattr(base, "name", type(base).__name__)
+        self.base: Strategy = make_strategy(base, **(base_kwargs or {})) if isinstance(base, str) else make_strategy(base)
+        if base_kwargs and not isinstance(base, str):
+            raise ValueError("base_kwargs only applies when base is a name; configure the instance directly")
+        _check_int("warm_up", warm_up, 0)
+        _check_int("period", period, 1)
+        _check_int("n_steps", n_steps, 1)
+        _check_int("grid", grid, 3)
+        _check_int("max_retries", max_retries, 0)
+        slots = {}
+        for kind, values in zip(_KINDS, (base_slots, jitter_slots, homotopy_slots)):
+            for v in values:
+                if not isinstance(v, (int, np.integer)) or not 0 <= v < period:
+                    raise ValueError(f"{kind}_slots contains {v!r}; slots must be integers in [0, period={period})")
+                if v in slots:
+                    raise ValueError(f"slot {v} is listed in both {slots[v]}_slots and {kind}_slots; list each slot once")
+                slots[int(v)] = kind
+        if len(slots) != period:
+            missing = sorted(set(range(period)) - set(slots))
+            raise ValueError(f"slots {missing} of the rotation (period={period}) are in no *_slots; assign every slot")
+        for name, value, lo, hi in (("recent_fraction", recent_fraction, 0.0, 1.0), ("top_fraction", top_fraction, 0.0, 1.0),
+                                    ("t_start", t_start, 0.0, 1.0), ("t_end", t_end, 0.0, 1.0)):
+            if not isinstance(value, (int, float)) or not lo <= value <= hi or (name.endswith("fraction") and value == 0):
+                raise ValueError(f"{name}={value!r} must be a number in ({lo}, {hi}]" if name.endswith("fraction")
+                                 else f"{name}={value!r} must be a number in [{lo}, {hi}]")
+        for name, value in (("jitter", jitter), ("lam", lam), ("nm_xatol", nm_xatol), ("jitter_floor", jitter_floor)):
+            if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+        if jitter_spread not in ("var", "std"):
+            raise ValueError(f"jitter_spread={jitter_spread!r} must be 'var' or 'std'")
+        if trust_radius is not None and not (isinstance(trust_radius, (int, float)) and 0 < trust_radius <= 1):
+            raise ValueError(f"trust_radius={trust_radius!r} must be None or a number in (0, 1]")
+        if fit_threshold is not None and not (isinstance(fit_threshold, (int, float)) and -1 <= fit_threshold <= 1):
+            raise ValueError(f"fit_threshold={fit_threshold!r} must be None or a correlation in [-1, 1]")
+        if n_splines is not None:
+            _check_int("n_splines", n_splines, 4)
+        if nm_maxfev is not None:
+            _check_int("nm_maxfev", nm_maxfev, 1)
+        self._slots = slots
+        self.warm_up, self.period = int(warm_up), int(period)
+        self.recent_fraction, self.top_fraction = float(recent_fraction), float(top_fraction)
+        self.ts = np.linspace(float(t_start), float(t_end), int(n_steps))
+        self.jitter, self.jitter_spread, self.jitter_floor = float(jitter), jitter_spread, float(jitter_floor)
+        self.n_splines, self.lam = n_splines, float(lam)
+        self.trust_radius, self.fit_threshold = trust_radius, fit_threshold
+        self.grid, self.nm_maxfev, self.nm_xatol = int(grid), nm_maxfev, float(nm_xatol)
+        self.max_retries = int(max_retries)
+        #: counts of what each proposal was (diagnostics only; proposals never read it)
+        self.counts: dict[str, int] = {"base": 0, "jitter": 0, "homotopy": 0, "fallback": 0}
+
+    def __repr__(self) -> str:
+        return f"HomOptStrategy(base={self.base_name!r})"
+
+    def setup(self, space: Space, direction: str, seed: int | None) -> None:
+        super().setup(space, direction, seed)
+        self.base.setup(self.space, direction, seed)
+        self._encoder = None
+
+    def tell(self, trial: FrozenTrial) -> None:
+        tell = getattr(self.base, "tell", None)
+        if tell is not None:
+            tell(trial)
+
+    # --- the schedule -----------------------------------------------------------
+    def kind_of(self, n: int) -> str:
+        """What the rotation does for the trial at position ``n``: ``base``, ``jitter`` or ``homotopy``."""
+        if n < self.warm_up:
+            return "base"
+        return self._slots[n % self.period]
+
+    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+        obs = self.observations(history)
+        taken = {_key(o.config) for o in obs} | {_key(c) for c in self.pending(history)} | {_key(c) for c in self.failed(history)}
+        start = len(obs) + len(self.pending(history))
+        kinds = [self.kind_of(start + i) for i in range(n)]
+        out: list[dict | None] = [None] * n
+        for i, kind in enumerate(kinds):
+            config = None
+            if kind == "jitter" and self.fit_threshold is not None and self._fits_well(obs, rng):
+                kind = "homotopy"
+            if kind == "homotopy":
+                config = self._homotopy_proposal(obs, taken, rng)
+                if config is None:  # no GAM or only known points: jitter instead
+                    kind = "jitter"
+            if kind == "jitter":
+                config = self._jitter_proposal(obs, taken, rng)
+            if config is not None:
+                self.counts[kind] += 1
+                taken.add(_key(config))
+                out[i] = config
+            elif kind != "base":
+                self.counts["fallback"] += 1
+        need = [i for i, c in enumerate(out) if c is None]
+        if need:
+            for i, config in zip(need, self._base_proposals(history, len(need), taken, rng)):
+                out[i] = config
+            self.counts["base"] += len(need)
+        return out  # type: ignore[return-value]
+
+    def _base_proposals(self, history, k: int, taken: set, rng: np.random.Generator) -> list[dict]:
+        try:
+            configs = list(self.base.ask(history, n=k))
+        except Exception as e:  # a broken base must not crash the study
+            _log.warning("homopt: base strategy %s failed (%s: %s); sampling at random", self.base_name, type(e).__name__, e)
+            configs = self.space.sample(k, rng=rng)
+        out = []
+        for c in configs[:k]:
+            out.append(c)
+            taken.add(_key(c))
+        if len(out) < k:
+            out += self.space.sample(k - len(out), rng=rng)
+        return out
+
+    # --- jitter -----------------------------------------------------------------
+    def _jitter_proposal(self, obs: list[Observation], taken: set, rng: np.random.Generator) -> dict | None:
+        if not obs:
+            return None
+        ranked = sorted(obs, key=lambda o: (o.loss, o.number))
+        m = min(len(ranked), max(2, int(round(self.top_fraction * len(ranked)))))
+        top = np.array([self.space.to_unit(o.config) for o in ranked[:m]])
+        best = self.space.to_unit(ranked[0].config, impute=0.5)
+        free = ~np.isnan(self.space.to_unit(ranked[0].config))
+        floor = self.jitter_floor
+        for _ in range(self.max_retries + 1):
+            u = jitter_point(best, top, free, self.jitter, self.jitter_spread, floor, rng)
+            config = self.space.from_unit(u)
+            if _key(config) not in taken:
+                return config
+            floor *= 2.0
+        return None
+
+    # --- homotopy ---------------------------------------------------------------
+    def homotopy(self, history: Sequence[FrozenTrial], rng: np.random.Generator | None = None) -> HomotopyResult | None:
+        """The homotopy step HomOpt would take on ``history`` (None when no GAM can be fitted).
+
+        Public for inspection and plots; ``ask`` uses the same code.
+        """
+        if self.space is None:
+            raise RuntimeError("HomOptStrategy.setup(space, direction, seed) must be called before homotopy")
+        obs = self.observations(history)
+        taken = {_key(o.config) for o in obs} | {_key(c) for c in self.pending(history)}
+        return self._homotopy(obs, taken, self._rng(history) if rng is None else rng)
+
+    def _homotopy_proposal(self, obs, taken, rng) -> dict | None:
+        result = self._homotopy(obs, taken, rng)
+        return None if result is None else result.proposal
+
+    def _homotopy(self, obs: list[Observation], taken: set, rng: np.random.Generator) -> HomotopyResult | None:
+        from surrogates.base import SurrogateFitError
+
+        if len(obs) < 4:
+            return None
+        ordered = sorted(obs, key=lambda o: o.number)
+        V = np.array([self.space.to_vector(o.config) for o in ordered])
+        y = np.array([o.loss for o in ordered])
+        k_recent = max(2, int(round(self.recent_fraction * len(ordered))))
+        try:
+            g1 = self._fit(V[-k_recent:], y[-k_recent:])
+            g2 = self._fit(V, y)
+        except SurrogateFitError as e:
+            _log.info("homopt: GAM not fitted (%s); using the base strategy", e)
+            return None
+        try:
+            return self._trace(ordered, V, y, g1, g2, taken, rng)
+        except Exception as e:  # numerical trouble must not crash the study
+            _log.warning("homopt: homotopy step failed (%s: %s); using the base strategy", type(e).__name__, e)
+            return None
+
+    def _trace(self, ordered, V, y, g1, g2, taken, rng) -> HomotopyResult | None:
+        i_best = int(np.lexsort(([o.number for o in ordered], y))[0])
+        v0 = V[i_best].copy()
+        dims = np.array([self.space.cs.index_of[name] for name in self.space.names
+                         if not self.space.is_categorical(name) and not np.isnan(v0[self.space.cs.index_of[name]])], dtype=int)
+        names = [self.space.cs.at[j] for j in dims]
+        if len(dims) == 0:
+            return None
+        x0 = v0[dims]
+        if self.trust_radius is None:
+            bounds = [(0.0, 1.0)] * len(dims)
+        else:
+            r = float(self.trust_radius)
+            bounds = [(max(0.0, a - r), min(1.0, a + r)) for a in x0]
+        grid = np.linspace(0.0, 1.0, self.grid)
+        p1, p2 = self._predictor(g1), self._predictor(g2)
+        t1 = AdditiveTables.build(p1, v0, dims, grid)
+        t2 = AdditiveTables.build(p2, v0, dims, grid)
+        additive = max(t1.check(p1, rng), t2.check(p2, rng)) < 1e-6
+        if additive:
+            f1, f2, maxfev = t1, t2, self.nm_maxfev or 200 * len(dims)
+        else:
+            f1, f2 = _direct(p1, v0, dims), _direct(p2, v0, dims)
+            maxfev = self.nm_maxfev or 20 * len(dims)
+        path = trace_homotopy(f1, f2, x0, bounds, self.ts, maxfev, self.nm_xatol)
+        configs = []
+        for x in path.points:
+            v = v0.copy()
+            v[dims] = x
+            configs.append(self.space.from_vector(v))
+        proposal = None
+        for i in np.argsort(path.g2, kind="stable"):
+            if _key(configs[i]) not in taken:
+                proposal = configs[i]
+                break
+        return HomotopyResult(path, names, configs, proposal, additive)
+
+    def _fit(self, V: np.ndarray, y: np.ndarray):
+        from surrogates.gam import GAMSurrogate
+
+        enc = self._get_encoder()
+        gam = GAMSurrogate(categorical=enc.categorical, n_categories=enc.n_categories, n_splines=self.n_splines, lam=self.lam)
+        return gam.fit(enc.transform(V), y)
+
+    def _predictor(self, model):
+        enc = self._get_encoder()
+        return lambda V: model.predict(enc.transform(V))[0]
+
+    def _get_encoder(self):
+        if getattr(self, "_encoder", None) is None:
+            from surrogates.encoding import Encoder
+
+            self._encoder = Encoder(self.space.cs, one_hot=False)
+        return self._encoder
+
+    def _fits_well(self, obs: list[Observation], rng: np.random.Generator) -> bool:
+        """Whether the GAM fitted on the older 80% ranks the newest 20% well (Spearman >= fit_threshold)."""
+        from scipy.stats import spearmanr
+
+        from surrogates.base import SurrogateFitError
+
+        ordered = sorted(obs, key=lambda o: o.number)
+        n_test = max(3, len(ordered) // 5)
+        if len(ordered) - n_test < 4:
+            return False
+        V = np.array([self.space.to_vector(o.config) for o in ordered])
+        y = np.array([o.loss for o in ordered])
+        try:
+            model = self._fit(V[:-n_test], y[:-n_test])
+            pred = self._predictor(model)(V[-n_test:])
+        except (SurrogateFitError, ValueError) as e:
+            _log.info("homopt: hold-out GAM not fitted (%s)", e)
+            return False
+        rho = spearmanr(pred, y[-n_test:]).statistic
+        return bool(np.isfinite(rho) and rho >= self.fit_threshold)
+
+
+def _direct(predict, v0: np.ndarray, dims: np.ndarray):
+    def f(x: np.ndarray) -> float:
+        v = v0.copy()
+        v[dims] = x
+        return float(predict(v[None, :])[0])
+
+    return f
+
+
+def _key(config: dict) -> tuple:
+    return tuple(sorted(config.items()))
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
