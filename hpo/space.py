@@ -229,6 +229,9 @@ class Space:
         self._hps = {name: cs[name] for name in self.names}
         self._conditional = set(cs.conditional_hyperparameters)
         self._distributions = {n: _to_distribution(hp) for n, hp in self._hps.items()}
+        self._parent_conditions = {n: list(cs.parent_conditions_of[n]) for n in self.names}
+        self._has_forbiddens = bool(cs.forbidden_clauses)
+        self._topo = _topological(self)
 
     # --- introspection -------------------------------------------------
     def __len__(self) -> int:
@@ -259,12 +262,33 @@ class Space:
 
     # --- sampling and encoding -----------------------------------------
     def sample(self, n: int = 1, *, seed: int | None = None, rng: np.random.Generator | None = None) -> list[dict]:
-        """``n`` configurations drawn uniformly (log-uniformly where declared)."""
+        """``n`` configurations drawn by ConfigSpace (uniform, log-uniform where declared)."""
         if rng is None:
             rng = np.random.default_rng(seed)
         self.cs.seed(int(rng.integers(2**31 - 1)))
         configs = self.cs.sample_configuration(n) if n != 1 else [self.cs.sample_configuration()]
-        return [self.validate(dict(c)) for c in configs]
+        return self.decode(np.array([c.get_array() for c in configs]))
+
+    def decode(self, vectors: np.ndarray) -> list[dict]:
+        """Decode many valid ConfigSpace vectors at once (a column at a time; NaN = inactive)."""
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=float))
+        columns = []
+        for i, name in enumerate(self.names):
+            col = vectors[:, i]
+            mask = ~np.isnan(col)
+            values = np.empty(len(col), dtype=object)
+            if mask.any():
+                values[mask] = self._hps[name].to_value(col[mask] if not self.is_categorical(name) else col[mask].astype(np.int64))
+            columns.append((name, mask, values))
+        stepped = [n for n in self.names if (getattr(self._hps[n], "meta", None) or {}).get("step")]
+        out = []
+        for r in range(len(vectors)):
+            config = {name: _native(values[r]) for name, mask, values in columns if mask[r]}
+            for name in stepped:
+                if name in config:
+                    config[name] = self._coerce(name, config[name])
+            out.append(config)
+        return out
 
     def to_vector(self, config: Mapping[str, Any]) -> np.ndarray:
         """ConfigSpace's unit-cube encoding (log scaled; categoricals as index; NaN if inactive)."""
@@ -319,13 +343,19 @@ class Space:
             close = difflib.get_close_matches(unknown[0], self.names, n=3)
             hint = f"; did you mean {close}?" if close else f"; the space has {self.names}"
             raise SpaceError(f"unknown hyperparameter {unknown[0]!r}{hint}")
-        clean = {}
-        for name, value in config.items():
-            clean[name] = self._coerce(name, _native(value))
-        try:
-            Configuration(self.cs, values=clean).check_valid_configuration()
-        except Exception as e:  # ConfigSpace raises a zoo of exception types
-            raise SpaceError(f"invalid configuration {clean}: {e}") from None
+        clean = {name: self._coerce(name, _native(value)) for name, value in config.items()}
+        active = self.active_names(clean)
+        for name in active:
+            if name not in clean:
+                raise SpaceError(f"{name} is active in {clean} but has no value; add it")
+        for name in clean:
+            if name not in active:
+                raise SpaceError(f"{name} is inactive in {clean} (its condition does not hold); leave it out")
+        if self._has_forbiddens:
+            try:
+                Configuration(self.cs, values=clean).check_valid_configuration()
+            except Exception as e:  # ConfigSpace raises a zoo of exception types
+                raise SpaceError(f"invalid configuration {clean}: {e}") from None
         return {n: clean[n] for n in self.names if n in clean}
 
     def _coerce(self, name: str, value: Any) -> Any:
@@ -359,18 +389,20 @@ class Space:
 
     def is_active(self, name: str, config: Mapping[str, Any]) -> bool:
         """Whether ``name`` is active given the (partial) configuration's parent values."""
-        for cond in self.cs.parent_conditions_of[name]:
-            if not _satisfied(cond, config):
-                return False
-        return True
+        return all(_satisfied(cond, config) for cond in self._parent_conditions[name])
 
     def active_names(self, config: Mapping[str, Any]) -> list[str]:
         """Hyperparameters active in ``config``, parents before children."""
-        out: dict[str, Any] = {}
-        for name in _topological(self):
-            if self.is_active(name, {**config, **out}):
-                out[name] = config.get(name)
-        return list(out)
+        active: dict[str, Any] = {}
+        for name in self._topo:
+            if all(_satisfied(cond, active) for cond in self._parent_conditions[name]):
+                active[name] = config.get(name)
+        return list(active)
+
+    @property
+    def order(self) -> list[str]:
+        """Hyperparameter names with parents before their children."""
+        return list(self._topo)
 
     # --- serialisation ---------------------------------------------------
     def to_dict(self) -> dict:

@@ -40,7 +40,7 @@ class Trial:
         self._trial = optuna_trial
         self._declared: dict[str, Any] = {}
         if space is not None:
-            for name in _order(space):
+            for name in space.order:
                 if space.is_active(name, self._declared):
                     self._declared[name] = _suggest(optuna_trial, name, space.distributions[name])
 
@@ -86,16 +86,6 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
-
-
-def _order(space: Space) -> list[str]:
-    cached = getattr(space, "_topo", None)
-    if cached is None:
-        from hpo.space import _topological
-
-        cached = _topological(space)
-        space._topo = cached
-    return cached
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: od.BaseDistribution) -> Any:

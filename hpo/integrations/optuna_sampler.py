@@ -64,7 +64,8 @@ class StrategySampler(BaseSampler):
         self._independent.reseed_rng()
 
     def _strategy_for(self, space: Space, direction: str) -> Strategy:
-        key = (json.dumps(space.to_dict(), sort_keys=True, default=str), direction)
+        declared = space is self._space
+        key = ("declared", direction) if declared else (json.dumps(space.to_dict(), sort_keys=True, default=str), direction)
         strat = self._strategies.get(key)
         if strat is None:
             if not isinstance(self._spec, str) and self._strategies:
@@ -91,7 +92,11 @@ class StrategySampler(BaseSampler):
         space = self._space if self._space is not None else Space.from_distributions(search_space)
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
         strategy = self._strategy_for(space, direction)
-        history = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+        trials = study.get_trials(deepcopy=False)
+        if trials and trials[-1].number == trial.number:
+            history = trials[:-1]
+        else:
+            history = [t for t in trials if t.number != trial.number]
         config = strategy.ask(history, 1)[0]
         return {k: v for k, v in config.items() if k in search_space}
 

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import math
-import zlib
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -27,7 +26,19 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.space import Space
 
-__all__ = ["Strategy", "BaseStrategy", "Observation"]
+__all__ = ["Strategy", "BaseStrategy", "Observation", "next_number"]
+
+
+def next_number(history: Sequence[FrozenTrial]) -> int:
+    """The number of the trial being proposed: the smallest number not in ``history``."""
+    n = len(history)
+    if n == 0 or (history[0].number == 0 and history[-1].number == n - 1):
+        return n  # optuna returns trials sorted by number: the common case is O(1)
+    numbers = {t.number for t in history}
+    k = 0
+    while k in numbers:
+        k += 1
+    return k
 
 
 @runtime_checkable
@@ -93,15 +104,14 @@ class BaseStrategy:
 
     # --- helpers for subclasses -----------------------------------------
     def _rng(self, history: Sequence[FrozenTrial]) -> np.random.Generator:
-        """A generator seeded by the strategy seed and the set of trials seen.
+        """A generator seeded by the strategy seed and the number of the trial being proposed.
 
-        Two workers asking at the same time see different trial sets (each excludes its
-        own new trial), so they draw differently; one worker replaying the same history
-        draws the same.
+        That number is the smallest one missing from the history (a worker's own new trial
+        is the one trial of the study it does not see), so a replayed history draws the same
+        and two workers asking at once draw differently.
         """
-        numbers = np.array(sorted(t.number for t in history), dtype=np.int64)
-        digest = zlib.crc32(numbers.tobytes())
-        return np.random.default_rng([0 if self.seed is None else int(self.seed) & 0xFFFFFFFF, len(numbers), digest])
+        seed = 0 if self.seed is None else int(self.seed) & 0xFFFFFFFF
+        return np.random.default_rng([seed, next_number(history)])
 
     def observations(self, history: Sequence[FrozenTrial]) -> list[Observation]:
         """Completed trials with a finite value, as (config, loss) in minimisation form."""
