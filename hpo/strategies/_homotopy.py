@@ -62,8 +62,10 @@ class AdditiveTables:
     tables: np.ndarray  # (len(dims), len(grid)): g(v0 with dim j on the grid) - g0
 
     @classmethod
-    def build(cls, predict: Predict, v0: np.ndarray, dims: Sequence[int], grid: np.ndarray) -> "AdditiveTables":
+    def build(cls, predict: Predict, v0: np.ndarray, dims: Sequence[int], n_grid: int) -> "AdditiveTables":
+        """Tabulate ``predict`` (rows of vectors -> values) on ``n_grid`` uniform nodes of [0, 1] per dim."""
         dims = np.asarray(dims, dtype=int)
+        grid = np.linspace(0.0, 1.0, int(n_grid))
         blocks = [v0[None, :]]
         for j in dims:
             rows = np.repeat(v0[None, :], len(grid), axis=0)
@@ -75,11 +77,17 @@ class AdditiveTables:
         return cls(v0.copy(), dims, np.asarray(grid, dtype=float), g0, num)
 
     def __call__(self, x: np.ndarray) -> float:
-        """Value at free coordinates ``x`` (the other dims at ``v0``)."""
-        total = self.g0
-        for i in range(len(self.dims)):
-            total += np.interp(x[i], self.grid, self.tables[i])
-        return float(total)
+        """Value at free coordinates ``x`` (the other dims at ``v0``), linear between grid nodes."""
+        pos = np.clip(np.asarray(x, dtype=float), 0.0, 1.0) * (len(self.grid) - 1)
+        i = np.minimum(pos.astype(int), len(self.grid) - 2)
+        w = pos - i
+        rows = np.arange(len(self.dims))
+        return float(self.g0 + np.sum(self.tables[rows, i] * (1.0 - w) + self.tables[rows, i + 1] * w))
+
+    def blend(self, other: "AdditiveTables", t: float) -> "AdditiveTables":
+        """The tables of ``t·self + (1 - t)·other`` (same point, dims and grid)."""
+        return AdditiveTables(self.v0, self.dims, self.grid, t * self.g0 + (1 - t) * other.g0,
+                              t * self.tables + (1 - t) * other.tables)
 
     def check(self, predict: Predict, rng: np.random.Generator, n: int = 8) -> float:
         """Largest error of the tables on ``n`` random grid-node points, relative to the table range."""
@@ -127,8 +135,11 @@ def trace_homotopy(
     x = np.clip(np.asarray(x0, dtype=float), [b[0] for b in bounds], [b[1] for b in bounds])
     points, values, nfev = [], [], 0
     for t in ts:
-        def h(z, t=float(t)):
-            return t * g1(z) + (1.0 - t) * g2(z)
+        if isinstance(g1, AdditiveTables) and isinstance(g2, AdditiveTables):
+            h = g1.blend(g2, float(t))
+        else:
+            def h(z, t=float(t)):
+                return t * g1(z) + (1.0 - t) * g2(z)
 
         res = minimize(h, x, method="Nelder-Mead", bounds=bounds,
                        options={"maxfev": int(maxfev), "xatol": xatol, "fatol": 1e-10})

@@ -56,6 +56,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from optuna.trial import FrozenTrial
+from threadpoolctl import threadpool_limits
 
 from hpo.space import Space
 from hpo.strategies._homotopy import AdditiveTables, HomotopyPath, jitter_point, trace_homotopy
@@ -122,7 +123,7 @@ class HomOptStrategy(BaseStrategy):
         grid: points per dimension of the tabulated GAM (201).
         nm_maxfev: Nelder-Mead evaluations per homotopy step (default ``200 · d`` on the
             tables, ``20 · d`` when the GAM is not additive and is called directly).
-        nm_xatol: Nelder-Mead tolerance on the unit cube (1e-4).
+        nm_xatol: Nelder-Mead tolerance on the unit cube (1e-3, a fifth of the table spacing).
         max_retries: jitter re-draws before a repeated point falls back to the base (6).
 
     Example:
@@ -159,7 +160,7 @@ class HomOptStrategy(BaseStrategy):
         fit_threshold: float | None = None,
         grid: int = 201,
         nm_maxfev: int | None = None,
-        nm_xatol: float = 1e-4,
+        nm_xatol: float = 1e-3,
         max_retries: int = 6,
     ):
         super().__init__()
@@ -249,9 +250,7 @@ class HomOptStrategy(BaseStrategy):
                 kind = "homotopy"
             if kind == "homotopy":
                 config = self._homotopy_proposal(obs, taken, rng)
-                if config is None:  # no GAM or only known points: jitter instead
-                    kind = "jitter"
-            if kind == "jitter":
+            elif kind == "jitter":
                 config = self._jitter_proposal(obs, taken, rng)
             if config is not None:
                 self.counts[kind] += 1
@@ -323,17 +322,22 @@ class HomOptStrategy(BaseStrategy):
         V = np.array([self.space.to_vector(o.config) for o in ordered])
         y = np.array([o.loss for o in ordered])
         k_recent = max(2, int(round(self.recent_fraction * len(ordered))))
-        try:
-            g1 = self._fit(V[-k_recent:], y[-k_recent:])
-            g2 = self._fit(V, y)
-        except SurrogateFitError as e:
-            _log.info("homopt: GAM not fitted (%s); using the base strategy", e)
-            return None
-        try:
-            return self._trace(ordered, V, y, g1, g2, taken, rng)
-        except Exception as e:  # numerical trouble must not crash the study
-            _log.warning("homopt: homotopy step failed (%s: %s); using the base strategy", type(e).__name__, e)
-            return None
+        # the matrices are small: BLAS threads only contend (25x slower seen on 2 busy cores)
+        with threadpool_limits(limits=1, user_api="blas"):
+            try:
+                g1 = self._fit(V[-k_recent:], y[-k_recent:])
+                g2 = self._fit(V, y)
+            except SurrogateFitError as e:
+                _log.info("homopt: GAM not fitted (%s); using the base strategy", e)
+                return None
+            except Exception as e:  # a bug or a missing package in the surrogate: same fallback, louder
+                _log.warning("homopt: GAM fit raised %s: %s; using the base strategy", type(e).__name__, e)
+                return None
+            try:
+                return self._trace(ordered, V, y, g1, g2, taken, rng)
+            except Exception as e:  # numerical trouble must not crash the study
+                _log.warning("homopt: homotopy step failed (%s: %s); using the base strategy", type(e).__name__, e)
+                return None
 
     def _trace(self, ordered, V, y, g1, g2, taken, rng) -> HomotopyResult | None:
         i_best = int(np.lexsort(([o.number for o in ordered], y))[0])
@@ -349,10 +353,9 @@ class HomOptStrategy(BaseStrategy):
         else:
             r = float(self.trust_radius)
             bounds = [(max(0.0, a - r), min(1.0, a + r)) for a in x0]
-        grid = np.linspace(0.0, 1.0, self.grid)
         p1, p2 = self._predictor(g1), self._predictor(g2)
-        t1 = AdditiveTables.build(p1, v0, dims, grid)
-        t2 = AdditiveTables.build(p2, v0, dims, grid)
+        t1 = AdditiveTables.build(p1, v0, dims, self.grid)
+        t2 = AdditiveTables.build(p2, v0, dims, self.grid)
         additive = max(t1.check(p1, rng), t2.check(p2, rng)) < 1e-6
         if additive:
             f1, f2, maxfev = t1, t2, self.nm_maxfev or 200 * len(dims)
@@ -394,8 +397,6 @@ class HomOptStrategy(BaseStrategy):
         """Whether the GAM fitted on the older 80% ranks the newest 20% well (Spearman >= fit_threshold)."""
         from scipy.stats import spearmanr
 
-        from surrogates.base import SurrogateFitError
-
         ordered = sorted(obs, key=lambda o: o.number)
         n_test = max(3, len(ordered) // 5)
         if len(ordered) - n_test < 4:
@@ -403,10 +404,11 @@ class HomOptStrategy(BaseStrategy):
         V = np.array([self.space.to_vector(o.config) for o in ordered])
         y = np.array([o.loss for o in ordered])
         try:
-            model = self._fit(V[:-n_test], y[:-n_test])
-            pred = self._predictor(model)(V[-n_test:])
-        except (SurrogateFitError, ValueError) as e:
-            _log.info("homopt: hold-out GAM not fitted (%s)", e)
+            with threadpool_limits(limits=1, user_api="blas"):
+                model = self._fit(V[:-n_test], y[:-n_test])
+                pred = self._predictor(model)(V[-n_test:])
+        except Exception as e:  # SurrogateFitError or worse: keep the fixed rotation
+            _log.info("homopt: hold-out GAM not fitted (%s: %s)", type(e).__name__, e)
             return False
         rho = spearmanr(pred, y[-n_test:]).statistic
         return bool(np.isfinite(rho) and rho >= self.fit_threshold)

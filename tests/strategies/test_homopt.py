@@ -1,0 +1,240 @@
+"""HomOpt: the reference rotation, the homotopy path, the jitter, fallbacks and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import hpo
+from hpo.strategies import UnknownStrategyError, make_strategy
+from hpo.strategies._homotopy import AdditiveTables, jitter_point, trace_homotopy
+from hpo.strategies.homopt import HomOptStrategy
+from surrogates.base import SurrogateFitError
+
+SPACE = hpo.Space({f"x{i}": hpo.Float(-2.0, 2.0) for i in range(3)})
+OPT = np.array([0.6, -0.4, 0.3])
+
+MIXED = hpo.Space({
+    "x": hpo.Float(-5, 5),
+    "lr": hpo.Float(1e-5, 1e-1, log=True),
+    "n": hpo.Int(1, 64, log=True),
+    "opt": hpo.Categorical(["adam", "sgd", "rmsprop"]),
+    "momentum": hpo.Float(0.0, 0.99, when={"opt": "sgd"}),
+})
+
+
+def quad(config: dict) -> float:
+    return float(sum((config[f"x{i}"] - OPT[i]) ** 2 for i in range(3)))
+
+
+def mixed_loss(config: dict) -> float:
+    loss = (config["x"] - 1.0) ** 2 + (math.log10(config["lr"]) + 3) ** 2 + abs(math.log2(config["n"]) - 3)
+    return loss + {"adam": 0.0, "sgd": 0.5, "rmsprop": 1.0}[config["opt"]] - config.get("momentum", 0.0)
+
+
+def trial(space, number, config, value=None, state=TrialState.COMPLETE):
+    t = optuna.trial.create_trial(params=config, distributions={k: space.distributions[k] for k in config},
+                                  value=value, state=state)
+    t.number = number
+    t._trial_id = number
+    return t
+
+
+def history(space, n, seed, loss):
+    return [trial(space, i, c, loss(c)) for i, c in enumerate(space.sample(n, seed=seed))]
+
+
+def strategy(space=SPACE, seed=0, direction="minimize", **kw) -> HomOptStrategy:
+    s = HomOptStrategy(**{"base": "random", **kw})
+    s.setup(space, direction, seed)
+    return s
+
+
+def _key(c):
+    return tuple(sorted(c.items()))
+
+
+# --- the schedule ---------------------------------------------------------------
+def test_reference_rotation_is_the_default():
+    s = strategy()
+    assert [s.kind_of(n) for n in range(20)] == ["base"] * 20
+    assert [s.kind_of(n) for n in range(20, 30)] == ["base", "homotopy", "base", "jitter", "jitter"] * 2
+    assert np.allclose(s.ts, [1.0, 0.8, 0.6, 0.4, 0.2])
+
+
+@pytest.mark.parametrize("n_done, kind", [(19, "base"), (20, "base"), (21, "homotopy"), (22, "base"),
+                                          (23, "jitter"), (24, "jitter")])
+def test_ask_follows_the_rotation(n_done, kind):
+    s = strategy()
+    s.ask(history(SPACE, n_done, seed=1, loss=quad))
+    assert s.counts[kind] == 1 and sum(s.counts.values()) == 1
+
+
+def test_pending_trials_shift_the_rotation_and_are_not_repeated():
+    h = history(SPACE, 20, seed=2, loss=quad)
+    pending = SPACE.sample(1, seed=3)[0]
+    s = strategy()
+    out = s.ask(h + [trial(SPACE, 20, pending, state=TrialState.RUNNING)], n=4)  # positions 21..24
+    assert s.counts == {"base": 1, "jitter": 2, "homotopy": 1, "fallback": 0}
+    keys = {_key(c) for c in out}
+    assert len(keys) == 4 and _key(pending) not in keys
+    assert not keys & {_key(t.params) for t in h}
+
+
+def test_same_seed_and_history_give_the_same_homotopy_proposal():
+    h = history(SPACE, 21, seed=4, loss=quad)
+    assert strategy(seed=5).ask(h) == strategy(seed=5).ask(h)
+
+
+# --- the homotopy step ------------------------------------------------------------
+def test_homotopy_path_starts_at_the_best_point_and_improves_a_smooth_function():
+    h = history(SPACE, 40, seed=6, loss=quad)
+    s = strategy()
+    result = s.homotopy(h)
+    assert result is not None and result.additive
+    best = min(h, key=lambda t: t.value)
+    assert np.allclose(result.path.start, SPACE.to_vector(best.params))
+    assert len(result.path.points) == 5 and result.path.chosen == int(np.argmin(result.path.g2))
+    assert result.proposal == result.configs[result.path.chosen]
+    assert quad(result.proposal) < best.value
+
+
+def test_trust_radius_keeps_the_path_near_the_best_point():
+    h = history(SPACE, 30, seed=7, loss=quad)
+    result = strategy(trust_radius=0.05).homotopy(h)
+    assert np.all(np.abs(result.path.points - result.path.start) <= 0.05 + 1e-12)
+
+
+def test_categoricals_stay_at_the_best_level_and_proposals_are_valid():
+    h = history(MIXED, 40, seed=8, loss=mixed_loss)
+    best = min(h, key=lambda t: t.value).params
+    result = strategy(space=MIXED).homotopy(h)
+    assert result is not None
+    assert "opt" not in result.names
+    for config in result.configs:
+        assert config["opt"] == best["opt"]
+        assert MIXED.validate(config) == config
+
+
+def test_maximize_is_handled_as_minimising_the_negated_value():
+    h = history(SPACE, 40, seed=6, loss=lambda c: -quad(c))
+    result = strategy(direction="maximize").homotopy(h)
+    assert -quad(result.proposal) > max(t.value for t in h)
+
+
+def test_tables_match_the_model_and_the_direct_path():
+    from surrogates.encoding import Encoder
+    from surrogates.gam import GAMSurrogate
+
+    h = history(SPACE, 40, seed=9, loss=quad)
+    V = np.array([SPACE.to_vector(t.params) for t in h])
+    enc = Encoder(SPACE.cs, one_hot=False)
+    gam = GAMSurrogate(lam=1e-4).fit(enc.transform(V), [t.value for t in h])
+    predict = lambda rows: gam.predict(enc.transform(rows))[0]  # noqa: E731
+    v0 = V[0]
+    tables = AdditiveTables.build(predict, v0, [0, 1, 2], 201)
+    assert tables.check(predict, np.random.default_rng(0)) < 1e-6
+
+    def direct(x):
+        return float(predict(np.asarray(x)[None, :])[0])
+
+    fast = trace_homotopy(tables, tables, v0, [(0, 1)] * 3, np.array([1.0]), 600, 1e-4)
+    slow = trace_homotopy(direct, direct, v0, [(0, 1)] * 3, np.array([1.0]), 600, 1e-4)
+    assert np.allclose(fast.points, slow.points, atol=0.02)
+
+
+# --- the jitter ---------------------------------------------------------------------
+def test_jitter_is_scaled_per_dimension():
+    rng = np.random.default_rng(0)
+    top = np.array([[0.5, 0.1], [0.5, 0.9], [0.5, 0.5]])  # no spread in dim 0, wide in dim 1
+    best = np.array([0.5, 0.5])
+    moves = np.array([jitter_point(best, top, np.array([True, True]), 1.0, "std", 1e-3, rng) - best
+                      for _ in range(200)])
+    assert np.abs(moves[:, 0]).max() <= 1e-3
+    assert np.abs(moves[:, 1]).max() > 0.2
+    assert np.abs(moves[:, 1]).max() <= np.std(top[:, 1]) + 1e-12
+
+
+def test_jitter_proposal_is_new_and_near_the_best_point():
+    h = history(SPACE, 23, seed=10, loss=quad)
+    s = strategy()
+    config = s.ask(h)[0]
+    assert s.counts["jitter"] == 1
+    best = min(h, key=lambda t: t.value).params
+    assert _key(config) not in {_key(t.params) for t in h}
+    assert np.max(np.abs(SPACE.to_unit(config) - SPACE.to_unit(best))) < 0.01
+
+
+# --- fallbacks ------------------------------------------------------------------------
+def test_gam_failure_falls_back_to_the_base(monkeypatch):
+    import surrogates.gam
+
+    def broken_fit(self, X, y):
+        raise SurrogateFitError("singular")
+
+    monkeypatch.setattr(surrogates.gam.GAMSurrogate, "fit", broken_fit)
+    h = history(SPACE, 21, seed=11, loss=quad)
+    s = strategy()
+    config = s.ask(h)[0]
+    assert s.counts == {"base": 1, "jitter": 0, "homotopy": 0, "fallback": 1}
+    assert config == make_strategy_setup("random").ask(h)[0]
+
+
+def make_strategy_setup(name):
+    b = make_strategy(name)
+    b.setup(SPACE, "minimize", 0)
+    return b
+
+
+def test_broken_base_falls_back_to_random_sampling():
+    class Broken:
+        name = "broken"
+
+        def setup(self, space, direction, seed):
+            pass
+
+        def ask(self, history, n=1):
+            raise RuntimeError("boom")
+
+    s = strategy(base=Broken())
+    (config,) = s.ask(history(SPACE, 3, seed=12, loss=quad))
+    assert SPACE.validate(config) == config
+
+
+# --- construction and bad input ---------------------------------------------------------
+def test_registry_builds_homopt_on_a_base():
+    s = make_strategy("homopt:random", warm_up=7)
+    assert isinstance(s, HomOptStrategy) and s.base_name == "random" and s.warm_up == 7
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"warm_up": -1}, "warm_up=-1 must be an integer >= 0"),
+    ({"base_slots": (0, 1)}, "slot 1 is listed in both base_slots and homotopy_slots"),
+    ({"base_slots": (0,)}, "slots [2] of the rotation"),
+    ({"jitter_slots": (3, 7)}, "jitter_slots contains 7"),
+    ({"recent_fraction": 0}, "recent_fraction=0 must be a number in (0.0, 1.0]"),
+    ({"jitter_spread": "range"}, "jitter_spread='range' must be 'var' or 'std'"),
+    ({"trust_radius": 2}, "trust_radius=2 must be None or a number in (0, 1]"),
+    ({"base": "homopt:tpe"}, "HomOpt cannot wrap itself"),
+])
+def test_bad_arguments_get_a_one_line_error(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        HomOptStrategy(**kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_base_names_the_close_ones():
+    with pytest.raises(UnknownStrategyError, match="did you mean"):
+        make_strategy("homopt:randon")
+
+
+def test_study_runs_end_to_end_and_beats_its_warm_up():
+    study = hpo.create_study(space=SPACE, strategy="homopt:random", seed=0,
+                             strategy_kwargs={"warm_up": 10})
+    study.optimize(lambda t: quad(t.params), n_trials=30)
+    values = [t.value for t in study.trials]
+    assert len(values) == 30 and min(values[10:]) < min(values[:10])
