@@ -41,7 +41,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
-from surrogates.base import SurrogateFitError, check_X, check_Xy
+from surrogates.base import SurrogateFitError, check_X, check_Xy, single_threaded_blas
 
 __all__ = ["GPSurrogate"]
 
@@ -125,7 +125,7 @@ class GPSurrogate:
             random_state=np.random.RandomState(self.seed) if self.seed is not None else None,
         )
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), single_threaded_blas():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 gp.fit(X, y)
         except (np.linalg.LinAlgError, ValueError) as e:
@@ -142,7 +142,7 @@ class GPSurrogate:
         X = check_X(X, self._n_features)
         if self._gp is None:
             return np.zeros(len(X)), np.ones(len(X))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", UserWarning)
             mean, std = self._gp.predict(X, return_std=True)
         scale = float(np.atleast_1d(self._gp._y_train_std)[0])
