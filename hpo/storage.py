@@ -79,12 +79,32 @@ def open_storage(storage: str | BaseStorage | None, *, heartbeat: bool = True) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            rdb = RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            _use_wal(rdb)
+        return rdb
     except ImportError as e:
         raise StorageError(f"storage URL {url!r}: database driver missing ({e}); for PostgreSQL pip install 'psycopg[binary]'") from None
     except Exception as e:  # sqlalchemy raises many types; keep the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StorageError(f"cannot open storage {url!r}: {first}") from None
+
+
+def _use_wal(storage: RDBStorage) -> None:
+    """SQLite in write-ahead-log mode: readers do not block the writer (many worker processes)
+    and a commit costs no fsync of the whole file. With synchronous=NORMAL a committed trial
+    survives a crash or kill -9 of the process; only an OS crash or power loss can undo the
+    last commits."""
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()
 
 
 def study_names(storage: BaseStorage) -> list[str]:

@@ -92,7 +92,8 @@ class StrategySampler(BaseSampler):
         space = self._space if self._space is not None else Space.from_distributions(search_space)
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
         strategy = self._strategy_for(space, direction)
-        trials = study.get_trials(deepcopy=False)
+        # the whole study, not a pruner's view of it (hyperband hands samplers one bracket only)
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
         if trials and trials[-1].number == trial.number:
             history = trials[:-1]
         else:
