@@ -42,7 +42,10 @@ def _fail(message: str) -> None:
 def _quiet_optuna() -> None:
     import optuna
 
+    from hpo.study import failed_trial_log
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    failed_trial_log.show_tracebacks = False
 
 
 def load_objective(target: str) -> Callable:
@@ -186,7 +189,7 @@ def strategies() -> None:
 
 @app.command()
 def demo(
-    benchmark: str = typer.Option("svm-digits", "--benchmark", help="a built-in benchmark (hpo bench list)"),
+    benchmark: str = typer.Option("ml-svm-digits", "--benchmark", help="a built-in benchmark (hpo bench list)"),
     strategy: str = typer.Option("tpe", "--strategy"),
     n_trials: int = typer.Option(30, "--n-trials", min=1),
     storage: str = typer.Option("sqlite:///hpo-demo.db", "--storage"),
@@ -197,9 +200,9 @@ def demo(
 
     _quiet_optuna()
     try:
-        from benchmarks.registry import get_benchmark
+        from benchmarks.registry import make_benchmark
 
-        bench = get_benchmark(benchmark)
+        bench = make_benchmark(benchmark, rng=seed)
         study = hpo.create_study(space=bench.get_configuration_space(seed), strategy=strategy, storage=storage,
                                  study_name=f"demo-{benchmark}-{strategy}", seed=seed, load_if_exists=True)
     except (ValueError, KeyError) as e:

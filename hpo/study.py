@@ -61,15 +61,22 @@ Objective = Callable[[Trial], float]
 
 
 class _NoTracebackForBadValues(logging.Filter):
-    """optuna logs a traceback for every failed trial; for a bad return value it is noise."""
+    """optuna logs a traceback for every failed trial; for a bad return value it is noise.
+
+    ``show_tracebacks = False`` (the CLI's setting) keeps failed-trial warnings to one line;
+    the error is in the trial's ``error`` user attribute either way.
+    """
+
+    show_tracebacks = True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ObjectiveValueError):
+        if record.exc_info and (not self.show_tracebacks or isinstance(record.exc_info[1], ObjectiveValueError)):
             record.exc_info = None
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_NoTracebackForBadValues())
+failed_trial_log = _NoTracebackForBadValues()
+logging.getLogger("optuna.study._optimize").addFilter(failed_trial_log)
 
 
 class Study:
