@@ -83,7 +83,9 @@ class GAMSurrogate:
         max_iter: pygam's iteration cap (one suffices for the identity link).
 
     Attributes:
-        gam_: the fitted ``pygam.LinearGAM``.
+        gam_: the fitted ``pygam.LinearGAM`` (None for a mean-only model). Its categorical
+            columns hold the training levels renumbered ``0..seen-1`` (pygam's factor terms
+            need consecutive codes), so call :meth:`predict`, not ``gam_.predict``.
         n_splines_: splines used per numeric feature (0 where a linear term was used).
     """
 
@@ -154,7 +156,7 @@ class GAMSurrogate:
             Z[:, c] = np.searchsorted(levels[c], X[:, c])
         terms = self._terms(kinds, factors)
         if terms is None:
-            self._set_constant(y, levels)
+            self._set_constant(y)
             self._fitted = True
             return self
         gam = LinearGAM(terms, max_iter=self.max_iter, callbacks=[], fit_intercept=True)
@@ -171,8 +173,6 @@ class GAMSurrogate:
             raise SurrogateFitError(f"pygam fit on {n} rows is singular (non-finite coefficients)")
         self.gam_ = gam
         self.n_splines_ = {j: k for j, k in kinds.items()}
-        self._levels_fit = levels
-        self._factors = factors
         self._build_fast_path(gam, kinds, factors, levels, coef, cov, y)
         self._fitted = True
         return self
@@ -226,13 +226,11 @@ class GAMSurrogate:
             out = out + t
         return out
 
-    def _set_constant(self, y: np.ndarray, levels) -> None:
+    def _set_constant(self, y: np.ndarray) -> None:
         """No informative column: the model is the mean with its standard error."""
         self.gam_ = None
         self.n_splines_ = {}
-        self._levels_fit = levels
-        self._factors = []
-        self._blocks = []
+        self._blocks = False
         self._coef = np.array([float(np.mean(y))])
         resid = float(np.var(y, ddof=1))
         self._cov = np.array([[resid / len(y)]])

@@ -100,3 +100,26 @@ def test_bad_input_errors(name):
 
 def test_fit_error_is_a_runtime_error():
     assert issubclass(SurrogateFitError, RuntimeError)
+
+
+def test_fits_encoded_conditional_space_with_one_hot_categoricals(name):
+    from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float
+
+    from surrogates import Encoder
+
+    cs = ConfigurationSpace({"lr": Float("lr", (1e-4, 1.0), log=True), "opt": Categorical("opt", ["a", "b", "c"]),
+                             "m": Float("m", (0.0, 1.0))})
+    cs.add(EqualsCondition(cs["m"], cs["opt"], "b"))
+
+    def loss(c):
+        return (np.log10(c["lr"]) + 2) ** 2 / 4 + {"a": 0.0, "b": 2 * (c.get("m", 0) - 0.5) ** 2, "c": 1.0}[c["opt"]]
+
+    enc = Encoder(cs, one_hot=True)
+    cs.seed(0)
+    train, test = cs.sample_configuration(80), cs.sample_configuration(200)
+    F, Ft = (enc.transform(np.array([c.get_array() for c in cfgs])) for cfgs in (train, test))
+    assert enc.n_features == 5 and np.all(np.isfinite(F))
+    y, yt = (np.array([loss(dict(c)) for c in cfgs]) for cfgs in (train, test))
+    mean, std = FACTORIES[name]().fit(F, y).predict(Ft)
+    assert np.mean((mean - yt) ** 2) < 0.25 * np.var(yt)
+    assert np.all(std > 0)
