@@ -1,0 +1,466 @@
+"""Benchmarks of the online methods on scikit-learn's digits (CPU, minutes).
+
+Two parts, each printing a table and writing ``benchmarks/results/online_<part>.{json,md,png}``:
+
+* ``stn``: Self-Tuning Networks tuning per-layer dropout and input noise of an MLP, against
+  random search and TPE (hpo's own ``Study``) over fixed values of the same hyperparameters, each
+  trial trained for the same number of epochs as the STN run, 5 seeds. Compute is counted as
+  multiply-accumulates (forward = 1, training step = 3 per weight per example), training epochs
+  and CPU seconds.
+* ``hypergrad``: logistic regression and an MLP trained with SGD / Adam and their hypergradient
+  versions from initial learning rates 1e-5 ... 1e-1; the spread of final training losses across
+  initial rates, and the best run against the best fixed rate on a half-decade grid.
+
+Usage::
+
+    python -m benchmarks.online                 # both parts, full size
+    python -m benchmarks.online --part stn --seeds 2 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# --- sizes (full run; --quick shrinks them) -----------------------------------------------------
+STN_SIZES = {"hidden": [128, 128], "epochs": 60, "batch": 64, "lr": 1e-3, "trials": 20}
+STN_RANGES = {"input_noise": (0.0, 1.0), "dropout0": (0.0, 0.9), "dropout1": (0.0, 0.9), "dropout2": (0.0, 0.9)}
+STN_INIT = 0.3  # initial value of every tuned hyperparameter in the STN runs
+STN_VARIANTS = {  # name -> StnTrainer keyword arguments
+    "stn (hyper_lr 3e-3)": {"hyper_lr": 3e-3, "centered": False},
+    "stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": False},
+    "delta-stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": True},
+}
+STN_COMMON = {"train_steps": 2, "val_steps": 1, "entropy_weight": 1e-3, "warmup_epochs": 5}
+
+HD_SIZES = {"epochs": 20, "batch": 64, "mlp_hidden": 100, "seeds": 3}
+HD_INITIAL_LRS = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+HD_GRID = [10 ** (-k / 2) for k in range(2, 11)]  # 1e-1 ... 1e-5, half decades: the tuned fixed rate
+HD_METHODS = {  # name -> (base, kwargs); base methods have no hypergradient
+    "sgd": ("sgd", {}),
+    "sgd-hd add beta=1e-3 (paper)": ("sgdhd", {"hypergrad_lr": 1e-3}),
+    "sgd-hd add beta=1e-2": ("sgdhd", {"hypergrad_lr": 1e-2}),
+    "sgd-hd mul beta=0.02": ("sgdhd", {"hypergrad_lr": 0.02, "hypergrad_mode": "multiplicative"}),
+    "sgd-hd mul beta=0.1": ("sgdhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
+    "adam": ("adam", {}),
+    "adam-hd add beta=1e-7 (paper)": ("adamhd", {"hypergrad_lr": 1e-7}),
+    "adam-hd add beta=1e-5": ("adamhd", {"hypergrad_lr": 1e-5}),
+    "adam-hd mul beta=0.02": ("adamhd", {"hypergrad_lr": 0.02, "hypergrad_mode": "multiplicative"}),
+    "adam-hd mul beta=0.1": ("adamhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
+}
+
+
+# --- data ---------------------------------------------------------------------------------------
+def _digits():
+    """Digits split 60/20/20 (stratified, fixed), standardised on the training part."""
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xrest, ytr, yrest = train_test_split(X, y, test_size=0.4, random_state=0, stratify=y)
+    Xva, Xte, yva, yte = train_test_split(Xrest, yrest, test_size=0.5, random_state=0, stratify=yrest)
+    scaler = StandardScaler().fit(Xtr)
+    t = lambda a: torch.tensor(scaler.transform(a), dtype=torch.float32)  # noqa: E731
+    return {"train": (t(Xtr), torch.tensor(ytr)), "val": (t(Xva), torch.tensor(yva)), "test": (t(Xte), torch.tensor(yte))}
+
+
+class _Batches:
+    """Re-iterable minibatches, reshuffled on every pass by a seeded generator."""
+
+    def __init__(self, X, y, batch: int, seed: int):
+        import torch
+        self.X, self.y, self.batch = X, y, batch
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        import torch
+        idx = torch.randperm(len(self.X), generator=self.gen)
+        for i in range(0, len(idx), self.batch):
+            b = idx[i:i + self.batch]
+            yield self.X[b], self.y[b]
+
+    def __len__(self):
+        return math.ceil(len(self.X) / self.batch)
+
+
+def _init_worker():
+    import torch
+    torch.set_num_threads(1)
+
+
+def _cpu():
+    return time.process_time()
+
+
+# --- STN part -----------------------------------------------------------------------------------
+def _mlp_macs(sizes, stn_hypers=0):
+    """Multiply-accumulates of one forward pass per example (STN layers: base + hyper + gates)."""
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 2 * macs + 2 * stn_hypers * sum(sizes[1:]) if stn_hypers else macs
+
+
+def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
+    """Train the plain MLP with fixed dropout/noise; final validation and test loss."""
+    import torch
+    import torch.nn.functional as F
+
+    start = _cpu()
+    torch.manual_seed(seed)
+    sizes = [64, *sz["hidden"], 10]
+    layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+    opt = torch.optim.Adam(layers.parameters(), lr=sz["lr"])
+
+    def forward(x, train):
+        if train:
+            x = x + config["input_noise"] * torch.randn_like(x)
+        for i, layer in enumerate(layers):
+            if train:
+                x = F.dropout(x, config[f"dropout{i}"])
+            x = layer(x)
+            x = F.relu(x) if i < len(layers) - 1 else x
+        return x
+
+    batches = _Batches(*data["train"], sz["batch"], seed)
+    for _ in range(sz["epochs"]):
+        for xb, yb in batches:
+            opt.zero_grad()
+            F.cross_entropy(forward(xb, True), yb).backward()
+            opt.step()
+    with torch.no_grad():
+        val = float(F.cross_entropy(forward(data["val"][0], False), data["val"][1]))
+        test = float(F.cross_entropy(forward(data["test"][0], False), data["test"][1]))
+    n_train = sz["epochs"] * len(data["train"][0])
+    macs = _mlp_macs(sizes) * (3 * n_train + len(data["val"][0]) + len(data["test"][0]))
+    return {"val_loss": val, "test_loss": test if math.isfinite(test) else None, "epochs": sz["epochs"],
+            "macs": macs, "cpu_s": _cpu() - start}
+
+
+def _search_job(strategy: str, seed: int, sz: dict) -> dict:
+    """Random search or TPE over fixed hyperparameter values with hpo's Study."""
+    _init_worker()
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = _digits()
+    start = _cpu()
+    try:
+        import hpo
+        study = hpo.create_study(space={k: hpo.Float(lo, hi) for k, (lo, hi) in STN_RANGES.items()},
+                                 strategy=strategy, seed=seed)
+        backend = f"hpo.create_study(strategy={strategy!r})"
+        ask = lambda: study.ask()  # noqa: E731
+        params = lambda t: t.params  # noqa: E731
+    except Exception as exc:  # fall back to optuna's samplers when the hpo core is unusable
+        sampler = optuna.samplers.RandomSampler(seed) if strategy == "random" else optuna.samplers.TPESampler(seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        backend = f"optuna {type(sampler).__name__} (hpo failed: {exc})"
+        dists = {k: optuna.distributions.FloatDistribution(lo, hi) for k, (lo, hi) in STN_RANGES.items()}
+        ask = lambda: study.ask(dists)  # noqa: E731
+        params = lambda t: t.params  # noqa: E731
+    trials = []
+    for k in range(sz["trials"]):
+        trial = ask()
+        config = dict(params(trial))
+        out = _fixed_trial(config, seed * 1000 + k, sz, data)
+        study.tell(trial, out["val_loss"])
+        trials.append({"config": config, **out})
+    return {"kind": "search", "strategy": strategy, "seed": seed, "backend": backend, "trials": trials,
+            "cpu_s": _cpu() - start}
+
+
+def _stn_job(variant: str, seed: int, sz: dict) -> dict:
+    _init_worker()
+    import torch
+    import torch.nn.functional as F
+
+    from hpo.online.stn import Hyper, HyperBatch, StnHyperparameters, StnMLP, StnTrainer
+
+    data = _digits()
+    start = _cpu()
+    torch.manual_seed(seed)
+    hp = StnHyperparameters({k: Hyper(lo, hi, init=STN_INIT) for k, (lo, hi) in STN_RANGES.items()})
+    model = StnMLP(64, sz["hidden"], 10, hp)
+    trainer = StnTrainer(model, hp, lr=sz["lr"], seed=seed, **STN_COMMON, **STN_VARIANTS[variant])
+    val_batches = _Batches(*data["val"], sz["batch"], seed + 7)
+    result = trainer.fit(_Batches(*data["train"], sz["batch"], seed), val_batches, sz["epochs"])
+    with torch.no_grad():
+        Xte, yte = data["test"]
+        test = float(F.cross_entropy(model(Xte, HyperBatch.fixed(hp, len(Xte), trainer.centered)), yte))
+    sizes = [64, *sz["hidden"], 10]
+    n_eval = sz["epochs"] * len(data["val"][0]) + len(Xte)
+    macs = _mlp_macs(sizes, len(hp)) * (3 * (result.train_examples + result.val_examples) + n_eval)
+    epochs = (result.train_examples + result.val_examples) / len(data["train"][0])
+    return {"kind": "stn", "variant": variant, "seed": seed, "val_loss": result.val_loss, "test_loss": test,
+            "hyperparameters": result.hyperparameters, "schedule": result.schedule, "macs": macs,
+            "epoch_equivalents": epochs, "train_examples": result.train_examples,
+            "val_examples": result.val_examples, "cpu_s": _cpu() - start}
+
+
+def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dict], str]:
+    search = {(r["strategy"], r["seed"]): r for r in runs if r["kind"] == "search"}
+    stn = [r for r in runs if r["kind"] == "stn"]
+    rows = []
+    trial_macs = float(np.mean([t["macs"] for r in search.values() for t in r["trials"]]))
+    for strategy in ("random", "tpe"):
+        rs = [search[(strategy, s)] for s in seeds if (strategy, s) in search]
+        best = [min(r["trials"], key=lambda t: t["val_loss"]) for r in rs]
+        rows.append({"method": f"{strategy} ({len(rs[0]['trials'])} trials)",
+                     "val": [b["val_loss"] for b in best], "test": [b["test_loss"] for b in best],
+                     "macs": [sum(t["macs"] for t in r["trials"]) for r in rs],
+                     "epochs": [sum(t["epochs"] for t in r["trials"]) for r in rs],
+                     "cpu_s": [sum(t["cpu_s"] for t in r["trials"]) for r in rs]})
+    for variant in STN_VARIANTS:
+        vs = sorted((r for r in stn if r["variant"] == variant), key=lambda r: r["seed"])
+        if not vs:
+            continue
+        rows.append({"method": variant, "val": [r["val_loss"] for r in vs], "test": [r["test_loss"] for r in vs],
+                     "macs": [r["macs"] for r in vs], "epochs": [r["epoch_equivalents"] for r in vs],
+                     "cpu_s": [r["cpu_s"] for r in vs], "seeds": [r["seed"] for r in vs]})
+    stn_macs = [r["macs"] for r in stn]
+    if stn_macs:  # random search cut at the compute an STN run used: its first k trials
+        k = max(1, int(round(np.mean(stn_macs) / trial_macs)))
+        cuts = [search[("random", s)]["trials"][:k] for s in seeds if ("random", s) in search]
+        best = [min(c, key=lambda t: t["val_loss"]) for c in cuts]
+        rows.append({"method": f"random, first {k} trials (≈ one STN run's compute)",
+                     "val": [b["val_loss"] for b in best], "test": [b["test_loss"] for b in best],
+                     "macs": [sum(t["macs"] for t in c) for c in cuts], "epochs": [k * sz["epochs"]] * len(cuts),
+                     "cpu_s": [sum(t["cpu_s"] for t in c) for c in cuts]})
+    rs_row = rows[0]
+    lines = ["| method | val loss (mean ± sd) | test loss | MACs ×1e9 | epochs | CPU s | STN ≤ RS best (seeds) | compute / RS: MACs (CPU s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        beat, ratio = "", ""
+        if row["method"].startswith(("stn", "delta")):
+            beat = f"{sum(v <= b for v, b in zip(row['val'], rs_row['val']))}/{len(row['val'])}"
+            ratio = (f"{np.mean(row['macs']) / np.mean(rs_row['macs']):.3f} "
+                     f"(CPU {np.mean(row['cpu_s']) / np.mean(rs_row['cpu_s']):.3f})")
+        row["beats_rs_seeds"], row["compute_ratio"] = beat, ratio
+        lines.append(f"| {row['method']} | {np.mean(row['val']):.4f} ± {np.std(row['val']):.4f} | "
+                     f"{np.nanmean([t if t is not None else np.nan for t in row['test']]):.4f} | "
+                     f"{np.mean(row['macs']) / 1e9:.1f} | {np.mean(row['epochs']):.0f} | "
+                     f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {ratio} |")
+    return rows, "\n".join(lines)
+
+
+def _plot_stn(runs: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stn = [r for r in runs if r["kind"] == "stn"]
+    variants = [v for v in STN_VARIANTS if any(r["variant"] == v for r in stn)]
+    fig, axes = plt.subplots(1, len(variants) + 1, figsize=(4.2 * (len(variants) + 1), 3.6))
+    for ax, variant in zip(axes, variants):
+        for r in (r for r in stn if r["variant"] == variant):
+            for j, name in enumerate(STN_RANGES):
+                ax.plot([row[name] for row in r["schedule"]], color=f"C{j}", alpha=0.6,
+                        label=name if r["seed"] == min(x["seed"] for x in stn) else None)
+        ax.set(title=variant, xlabel="epoch", ylabel="hyperparameter value")
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    search = [r for r in runs if r["kind"] == "search" and r["strategy"] == "random"]
+    for r in search:
+        ax.scatter(np.cumsum([t["macs"] for t in r["trials"]]) / 1e9,
+                   np.minimum.accumulate([t["val_loss"] for t in r["trials"]]), s=8, color="grey",
+                   label="random search (best so far)" if r is search[0] else None)
+    for j, variant in enumerate(variants):
+        vs = [r for r in stn if r["variant"] == variant]
+        ax.scatter([r["macs"] / 1e9 for r in vs], [r["val_loss"] for r in vs], marker="*", s=80, color=f"C{j + 4}",
+                   label=variant)
+    ax.set(xscale="log", xlabel="compute (GMACs)", ylabel="validation loss", title="loss vs compute")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- hypergradient part -------------------------------------------------------------------------
+def _make_opt(base: str, params, lr: float, kwargs: dict):
+    import torch
+
+    from hpo.online.hypergrad import SGDHD, AdamHD
+    if base == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if base == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if base == "sgdhd":
+        return SGDHD(params, lr=lr, lr_bounds=(1e-8, 10.0), **kwargs)
+    return AdamHD(params, lr=lr, lr_bounds=(1e-8, 1.0), **kwargs)
+
+
+def _hd_job(model_kind: str, method: str, lrs: list[float], seed: int, sz: dict) -> list[dict]:
+    _init_worker()
+    import torch
+    import torch.nn.functional as F
+
+    data = _digits()
+    Xtr, ytr = data["train"]
+    base, kwargs = HD_METHODS[method]
+    out = []
+    for lr in lrs:
+        start = _cpu()
+        torch.manual_seed(seed)
+        if model_kind == "logreg":
+            model = torch.nn.Linear(64, 10)
+        else:
+            model = torch.nn.Sequential(torch.nn.Linear(64, sz["mlp_hidden"]), torch.nn.ReLU(),
+                                        torch.nn.Linear(sz["mlp_hidden"], 10))
+        opt = _make_opt(base, model.parameters(), lr, kwargs)
+        curve, lr_curve = [], []
+        for _ in range(sz["epochs"]):
+            for xb, yb in _Batches(Xtr, ytr, sz["batch"], seed * 100003 + len(curve)):
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+            with torch.no_grad():
+                curve.append(float(F.cross_entropy(model(Xtr), ytr)))
+            lr_curve.append(float(opt.param_groups[0]["lr"]))
+        with torch.no_grad():
+            val = float(F.cross_entropy(model(data["val"][0]), data["val"][1]))
+        final = curve[-1] if math.isfinite(curve[-1]) else float("inf")
+        out.append({"model": model_kind, "method": method, "lr0": lr, "seed": seed, "train_loss": final,
+                    "val_loss": val if math.isfinite(val) else float("inf"), "curve": curve, "lr_curve": lr_curve,
+                    "cpu_s": _cpu() - start})
+    return out
+
+
+def _hd_summary(runs: list[dict]) -> tuple[list[dict], str]:
+    rows = []
+    lines = ["| model | method | final train loss at lr0 = " + " / ".join(f"{lr:g}" for lr in HD_INITIAL_LRS)
+             + " | spread | spread ratio (base / this) | best run | best fixed lr (grid) | best / best fixed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model in ("logreg", "mlp"):
+        def mean_loss(method, lr):
+            vals = [r["train_loss"] for r in runs if r["model"] == model and r["method"] == method
+                    and math.isclose(r["lr0"], lr)]
+            return float(np.mean(vals)) if vals else float("nan")
+
+        for method, (base, _) in HD_METHODS.items():
+            family = "sgd" if base.startswith("sgd") else "adam"
+            per_lr = [mean_loss(method, lr) for lr in HD_INITIAL_LRS]
+            base_per_lr = [mean_loss(family, lr) for lr in HD_INITIAL_LRS]
+            grid = {lr: mean_loss(family, lr) for lr in HD_GRID}
+            best_fixed_lr = min(grid, key=lambda k: grid[k] if math.isfinite(grid[k]) else np.inf)
+            spread = float(np.max(per_lr) - np.min(per_lr))
+            base_spread = float(np.max(base_per_lr) - np.min(base_per_lr))
+            best = float(np.min(per_lr))
+            row = {"model": model, "method": method, "losses": per_lr, "spread": spread,
+                   "spread_ratio": base_spread / spread if spread > 0 else float("inf"), "best": best,
+                   "best_fixed": grid[best_fixed_lr], "best_fixed_lr": best_fixed_lr,
+                   "best_over_fixed": best / grid[best_fixed_lr]}
+            row["meets_spread"] = base != family and row["spread_ratio"] >= 5
+            row["meets_best"] = row["best_over_fixed"] <= 1.05
+            rows.append(row)
+            lines.append(f"| {model} | {method} | " + " / ".join(f"{v:.4f}" for v in per_lr)
+                         + f" | {spread:.4f} | {row['spread_ratio']:.1f} | {best:.4f} | "
+                         f"{grid[best_fixed_lr]:.4f} (lr {best_fixed_lr:.2g}) | {row['best_over_fixed']:.3f} |")
+    return rows, "\n".join(lines)
+
+
+def _plot_hd(runs: list[dict], path: Path, seed: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = ["sgd", "sgd-hd add beta=1e-3 (paper)", "adam", "adam-hd add beta=1e-7 (paper)"]
+    fig, axes = plt.subplots(2, len(shown), figsize=(4 * len(shown), 6.4), sharey="row")
+    for i, model in enumerate(("logreg", "mlp")):
+        for j, method in enumerate(shown):
+            ax = axes[i, j]
+            for k, lr in enumerate(HD_INITIAL_LRS):
+                r = next((r for r in runs if r["model"] == model and r["method"] == method and r["seed"] == seed
+                          and math.isclose(r["lr0"], lr)), None)
+                if r is not None:
+                    ax.plot(range(1, len(r["curve"]) + 1), r["curve"], color=plt.cm.viridis(k / 4), label=f"lr0={lr:g}")
+            ax.set(yscale="log", title=f"{model}: {method}", xlabel="epoch")
+            if j == 0:
+                ax.set_ylabel("training loss")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- driver -------------------------------------------------------------------------------------
+
+
+def _run_jobs(jobs, n_jobs):
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker) as pool:
+        futures = [pool.submit(fn, *args) for fn, *args in jobs]
+        return [f.result() for f in futures]
+
+
+def run_stn(seeds: list[int], n_jobs: int, quick: bool) -> None:
+    sz = dict(STN_SIZES, **({"epochs": 15, "trials": 6, "hidden": [64, 64]} if quick else {}))
+    t0 = time.time()
+    jobs = [(_search_job, s, seed, sz) for seed in seeds for s in ("random", "tpe")]
+    jobs += [(_stn_job, v, seed, sz) for seed in seeds for v in STN_VARIANTS]
+    runs = _run_jobs(jobs, n_jobs)
+    wall = time.time() - t0
+    rows, table = _stn_summary(runs, seeds, sz)
+    backends = sorted({r["backend"] for r in runs if r["kind"] == "search"})
+    meta = {"sizes": sz, "ranges": STN_RANGES, "stn_init": STN_INIT, "stn_common": STN_COMMON,
+            "variants": STN_VARIANTS, "seeds": seeds, "n_jobs": n_jobs, "wall_s": wall, "backends": backends,
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared)"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "_quick" if quick else ""
+    (RESULTS / f"online_stn{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=1))
+    _plot_stn(runs, RESULTS / f"online_stn{suffix}.png")
+    text = (f"STN vs random search / TPE on digits (MLP {sz['hidden']}, {sz['epochs']} epochs per run, "
+            f"{sz['trials']} trials per search, seeds {seeds}; search backend: {'; '.join(backends)}; "
+            f"wall {wall:.0f} s on {n_jobs} workers)\n\n{table}\n")
+    (RESULTS / f"online_stn{suffix}_table.md").write_text(text)
+    print(text)
+
+
+def run_hypergrad(n_jobs: int, quick: bool) -> None:
+    sz = dict(HD_SIZES, **({"epochs": 5, "seeds": 1} if quick else {}))
+    t0 = time.time()
+    jobs = []
+    for model in ("logreg", "mlp"):
+        for seed in range(sz["seeds"]):
+            for method, (base, _) in HD_METHODS.items():
+                lrs = sorted(set(HD_GRID) | set(HD_INITIAL_LRS)) if base in ("sgd", "adam") else HD_INITIAL_LRS
+                jobs.append((_hd_job, model, method, lrs, seed, sz))
+    runs = [r for batch in _run_jobs(jobs, n_jobs) for r in batch]
+    wall = time.time() - t0
+    rows, table = _hd_summary(runs)
+    meta = {"sizes": sz, "initial_lrs": HD_INITIAL_LRS, "grid": HD_GRID, "methods": HD_METHODS, "wall_s": wall,
+            "n_jobs": n_jobs, "loss": "full-batch training cross-entropy after the last epoch, mean over seeds"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "_quick" if quick else ""
+    (RESULTS / f"online_hypergrad{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}))
+    _plot_hd(runs, RESULTS / f"online_hypergrad{suffix}.png", seed=0)
+    text = (f"Hypergradient learning rates on digits ({sz['epochs']} epochs, batch {sz['batch']}, "
+            f"{sz['seeds']} seeds; loss = final full-batch training loss, mean over seeds; wall {wall:.0f} s on "
+            f"{n_jobs} workers)\n\n{table}\n")
+    (RESULTS / f"online_hypergrad{suffix}_table.md").write_text(text)
+    print(text)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["stn", "hypergrad", "all"], default="all")
+    parser.add_argument("--seeds", type=int, default=5, help="STN seeds (hypergradient seeds are fixed at 3)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, results written with a _quick suffix")
+    args = parser.parse_args(argv)
+    if args.part in ("hypergrad", "all"):
+        run_hypergrad(args.jobs, args.quick)
+    if args.part in ("stn", "all"):
+        run_stn(list(range(args.seeds)), args.jobs, args.quick)
+
+
+if __name__ == "__main__":
+    main()
