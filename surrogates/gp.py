@@ -20,7 +20,10 @@ optimize=False)`` keeps the last fitted kernel hyperparameters and only
 refactorises the kernel matrix (about a millisecond at 200 rows), so a strategy
 can re-optimise every few trials; ``warm_start=True`` starts the next
 optimisation from the last optimum (faster, but the result then depends on the
-sequence of fits, not only on the data).
+sequence of fits, not only on the data); ``max_fit_rows=m`` fits the
+hyperparameters on a seeded random subset of ``m`` rows (each likelihood
+evaluation costs O(n^3) plus O(n^2 d) for the gradient) and conditions on all
+rows. ``benchmarks/results/surrogate_timing.md`` has the measured costs.
 
 Example:
     >>> import numpy as np
@@ -56,6 +59,8 @@ class GPSurrogate:
         noise_bounds: bounds of the white-noise variance, in normalised target units.
         max_iter: L-BFGS-B iterations per start.
         warm_start: start the optimisation from the last fitted hyperparameters.
+        max_fit_rows: fit the kernel hyperparameters on at most this many rows (a seeded
+            random subset), then condition the GP on all rows; None uses all rows.
 
     Attributes:
         kernel_: the fitted kernel (None before the first fit with data).
@@ -70,9 +75,12 @@ class GPSurrogate:
         noise_bounds: tuple[float, float] = (1e-6, 1e-1),
         max_iter: int = 50,
         warm_start: bool = False,
+        max_fit_rows: int | None = None,
     ):
         if not isinstance(n_restarts, (int, np.integer)) or n_restarts < 0:
             raise ValueError(f"n_restarts={n_restarts!r} must be an integer >= 0")
+        if max_fit_rows is not None and (not isinstance(max_fit_rows, (int, np.integer)) or max_fit_rows < 2):
+            raise ValueError(f"max_fit_rows={max_fit_rows!r} must be an integer >= 2 or None")
         if max_iter < 1:
             raise ValueError(f"max_iter={max_iter!r} must be >= 1")
         for name, (lo, hi) in (("length_scale_bounds", length_scale_bounds), ("noise_bounds", noise_bounds)):
@@ -84,6 +92,7 @@ class GPSurrogate:
         self.noise_bounds = tuple(map(float, noise_bounds))
         self.max_iter = int(max_iter)
         self.warm_start = bool(warm_start)
+        self.max_fit_rows = None if max_fit_rows is None else int(max_fit_rows)
         self.kernel_: Kernel | None = None
         self._gp: GaussianProcessRegressor | None = None
         self._n_features: int | None = None
@@ -115,6 +124,18 @@ class GPSurrogate:
         reuse = same_shape and (not optimize or self.warm_start)
         kernel = self.kernel_ if reuse else self._initial_kernel(d)
         tune = optimize and n >= 2 and np.ptp(y) > 0
+        if tune and self.max_fit_rows is not None and n > self.max_fit_rows:
+            rows = np.sort(np.random.default_rng(self.seed).choice(n, self.max_fit_rows, replace=False))
+            kernel = self._fit_gpr(kernel, True, X[rows], y[rows]).kernel_
+            gp = self._fit_gpr(kernel, False, X, y)
+        else:
+            gp = self._fit_gpr(kernel, tune, X, y)
+        self._gp = gp
+        if tune or not same_shape:
+            self.kernel_ = gp.kernel_
+        return self
+
+    def _fit_gpr(self, kernel: Kernel, tune: bool, X: np.ndarray, y: np.ndarray) -> GaussianProcessRegressor:
         gp = GaussianProcessRegressor(
             kernel=kernel,
             alpha=1e-10,
@@ -127,13 +148,9 @@ class GPSurrogate:
         try:
             with warnings.catch_warnings(), single_threaded_blas():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                gp.fit(X, y)
+                return gp.fit(X, y)
         except (np.linalg.LinAlgError, ValueError) as e:
-            raise SurrogateFitError(f"GP fit failed on {n} rows: {str(e).splitlines()[0]}") from e
-        self._gp = gp
-        if tune or not same_shape:
-            self.kernel_ = gp.kernel_
-        return self
+            raise SurrogateFitError(f"GP fit failed on {len(y)} rows: {str(e).splitlines()[0]}") from e
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std (including the fitted noise) at the rows of ``X``."""

@@ -50,3 +50,18 @@ def test_one_observation_mean_reverts_and_std_grows():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GPSurrogate(**kwargs)
+
+
+def test_max_fit_rows_fits_the_kernel_on_a_subset_but_conditions_on_all():
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 3))
+    y = np.sin(4 * X[:, 0]) + X[:, 1] ** 2
+    full = GPSurrogate(seed=0).fit(X, y)
+    sub = GPSurrogate(seed=0, max_fit_rows=40).fit(X, y)
+    assert not np.allclose(sub.kernel_.theta, full.kernel_.theta)
+    np.testing.assert_allclose(sub.predict(X)[0], y, atol=0.02)  # still conditioned on every row
+    Xt = rng.random((200, 3))
+    yt = np.sin(4 * Xt[:, 0]) + Xt[:, 1] ** 2
+    assert np.sqrt(np.mean((sub.predict(Xt)[0] - yt) ** 2)) < 0.05
+    with pytest.raises(ValueError, match="max_fit_rows"):
+        GPSurrogate(max_fit_rows=1)
