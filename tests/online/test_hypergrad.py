@@ -130,14 +130,14 @@ def test_lr_stays_inside_bounds_even_when_hypergradient_is_huge(mode):
     assert min(seen) == 1e-4 or max(seen) == 1.0
 
 
-@pytest.mark.parametrize("make", [
-    lambda g: SGDHD(g, lr=0.05, hypergrad_lr=1e-2),
-    lambda g: AdamHD(g, lr=0.01, hypergrad_lr=1e-4),
-    lambda g: HypergradLR(torch.optim.Adam(g, lr=0.01), hypergrad_lr=1e-4),
+@pytest.mark.parametrize("make, lr", [
+    (lambda g: SGDHD(g, lr=0.05, hypergrad_lr=1e-2), 0.05),
+    (lambda g: AdamHD(g, lr=0.01, hypergrad_lr=1e-4), 0.01),
+    (lambda g: HypergradLR(torch.optim.Adam(g, lr=0.01), hypergrad_lr=1e-4), 0.01),
 ])
-def test_parameter_groups_adapt_separately(make):
+def test_parameter_groups_adapt_separately(make, lr):
     X, y, model = _problem(2)
-    opt = make(_groups(model, 0.05 if not isinstance(make, AdamHD) else 0.01))
+    opt = make(_groups(model, lr))
     start = [g["lr"] for g in opt.param_groups]
     _run(model, opt, X, y, steps=10)
     end = [g["lr"] for g in opt.param_groups]
@@ -167,6 +167,23 @@ def test_state_dict_round_trip_resumes_identically(make, tmp_path):
     assert [g["lr"] for g in o2.param_groups] != [0.02, 0.01]  # adapted lr restored
     assert _run(m2, o2, X, y, steps=6) == ref
     assert [g["lr"] for g in o1.param_groups] == [g["lr"] for g in o2.param_groups]
+
+
+@pytest.mark.parametrize("mode, beta", [("additive", 1e-2), ("multiplicative", 0.05)])
+def test_wrapper_measured_direction_matches_the_exact_optimizer(mode, beta):
+    X, y, m1 = _problem(5)
+    m2 = copy.deepcopy(m1)
+    exact = SGDHD(m1.parameters(), lr=0.05, momentum=0.9, hypergrad_lr=beta, hypergrad_mode=mode)
+    wrapped = HypergradLR(torch.optim.SGD(m2.parameters(), lr=0.05, momentum=0.9), hypergrad_lr=beta,
+                          hypergrad_mode=mode)
+    lrs1, lrs2 = [], []
+    for _ in range(4):
+        _run(m1, exact, X, y, steps=4)
+        _run(m2, wrapped, X, y, steps=4)
+        lrs1.append(exact.param_groups[0]["lr"])
+        lrs2.append(wrapped.param_groups[0]["lr"])
+    assert lrs1[-1] != 0.05
+    assert lrs2 == pytest.approx(lrs1, rel=1e-3)
 
 
 def test_closure_is_supported_and_returns_loss():
