@@ -76,13 +76,18 @@ class AdditiveTables:
         num = pred[1:1 + len(dims) * len(grid)].reshape(len(dims), len(grid)) - g0
         return cls(v0.copy(), dims, np.asarray(grid, dtype=float), g0, num)
 
+    def __post_init__(self):
+        g = len(self.grid)
+        self._low = np.ascontiguousarray(self.tables[:, :-1]).ravel()
+        self._slope = np.diff(self.tables, axis=1).ravel()
+        self._offset = np.arange(len(self.dims)) * (g - 1)
+
     def __call__(self, x: np.ndarray) -> float:
         """Value at free coordinates ``x`` (the other dims at ``v0``), linear between grid nodes."""
-        pos = np.clip(np.asarray(x, dtype=float), 0.0, 1.0) * (len(self.grid) - 1)
-        i = np.minimum(pos.astype(int), len(self.grid) - 2)
-        w = pos - i
-        rows = np.arange(len(self.dims))
-        return float(self.g0 + np.sum(self.tables[rows, i] * (1.0 - w) + self.tables[rows, i + 1] * w))
+        pos = np.clip(x, 0.0, 1.0) * (len(self.grid) - 1)
+        i = np.minimum(pos.astype(np.intp), len(self.grid) - 2)
+        k = self._offset + i
+        return self.g0 + float((self._low[k] + self._slope[k] * (pos - i)).sum())
 
     def blend(self, other: "AdditiveTables", t: float) -> "AdditiveTables":
         """The tables of ``t·self + (1 - t)·other`` (same point, dims and grid)."""

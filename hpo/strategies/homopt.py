@@ -56,17 +56,36 @@ from typing import Any, Sequence
 
 import numpy as np
 from optuna.trial import FrozenTrial
-from threadpoolctl import threadpool_limits
 
 from hpo.space import Space
 from hpo.strategies._homotopy import AdditiveTables, HomotopyPath, jitter_point, trace_homotopy
 from hpo.strategies.base import BaseStrategy, Observation, Strategy
 
-__all__ = ["HomOptStrategy", "HomotopyResult"]
+__all__ = ["HomOptStrategy", "HomotopyResult", "PRESETS"]
 
 _log = logging.getLogger(__name__)
 
 _KINDS = ("base", "jitter", "homotopy")
+
+
+class _Preset:
+    """Marks an argument whose default comes from the chosen preset."""
+
+    def __repr__(self) -> str:
+        return "<preset>"
+
+
+_P: Any = _Preset()
+
+#: Named settings of the schedule. ``reference`` is pyrameter's HOM.
+PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {
+        "warm_up": 20, "period": 5, "base_slots": (0, 2), "jitter_slots": (3, 4), "homotopy_slots": (1,),
+        "recent_fraction": 0.5, "n_steps": 5, "t_start": 1.0, "t_end": 0.2,
+        "jitter": 0.005, "jitter_spread": "var", "top_fraction": 0.1,
+        "trust_radius": None, "fit_threshold": None,
+    },
+}
 
 
 @dataclass
@@ -95,6 +114,8 @@ class HomOptStrategy(BaseStrategy):
     Args:
         base: the base strategy, a registry name (``"random"``, ``"tpe"``, ``"smac"``,
             ``"gp"``...) or a strategy object.
+        preset: the named schedule the next arguments default to (see :data:`PRESETS`);
+            the values in brackets are the ``"reference"`` ones.
         base_kwargs: keyword arguments for the base strategy when ``base`` is a name.
         warm_up: trials proposed by the base before any jitter or homotopy step (20).
         period: length of the rotation (5).
@@ -121,7 +142,7 @@ class HomOptStrategy(BaseStrategy):
             fitted on the older 80% of trials, ranks the newest 20% with a Spearman
             correlation of at least this value; None keeps the fixed rotation.
         grid: points per dimension of the tabulated GAM (201).
-        nm_maxfev: Nelder-Mead evaluations per homotopy step (default ``200 · d`` on the
+        nm_maxfev: Nelder-Mead evaluations per homotopy step (default ``100 · d`` on the
             tables, ``20 · d`` when the GAM is not additive and is called directly).
         nm_xatol: Nelder-Mead tolerance on the unit cube (1e-3, a fifth of the table spacing).
         max_retries: jitter re-draws before a repeated point falls back to the base (6).
@@ -140,31 +161,44 @@ class HomOptStrategy(BaseStrategy):
         self,
         base: str | Strategy = "random",
         *,
+        preset: str = "reference",
         base_kwargs: dict | None = None,
-        warm_up: int = 20,
-        period: int = 5,
-        base_slots: Sequence[int] = (0, 2),
-        jitter_slots: Sequence[int] = (3, 4),
-        homotopy_slots: Sequence[int] = (1,),
-        recent_fraction: float = 0.5,
-        n_steps: int = 5,
-        t_start: float = 1.0,
-        t_end: float = 0.2,
-        jitter: float = 0.005,
-        jitter_spread: str = "var",
+        warm_up: int = _P,
+        period: int = _P,
+        base_slots: Sequence[int] = _P,
+        jitter_slots: Sequence[int] = _P,
+        homotopy_slots: Sequence[int] = _P,
+        recent_fraction: float = _P,
+        n_steps: int = _P,
+        t_start: float = _P,
+        t_end: float = _P,
+        jitter: float = _P,
+        jitter_spread: str = _P,
+        top_fraction: float = _P,
+        trust_radius: float | None = _P,
+        fit_threshold: float | None = _P,
         jitter_floor: float = 1e-3,
-        top_fraction: float = 0.1,
         n_splines: int | None = None,
         lam: float = 1e-4,
-        trust_radius: float | None = None,
-        fit_threshold: float | None = None,
         grid: int = 201,
         nm_maxfev: int | None = None,
         nm_xatol: float = 1e-3,
         max_retries: int = 6,
     ):
+        args = dict(locals())
         super().__init__()
         from hpo.strategies.registry import make_strategy
+
+        if preset not in PRESETS:
+            raise ValueError(f"preset={preset!r} is not one of {sorted(PRESETS)}")
+        given = {k: v for k, v in args.items() if k in PRESETS[preset] and v is not _P}
+        o = {**PRESETS[preset], **given}
+        warm_up, period, base_slots, jitter_slots, homotopy_slots = (
+            o["warm_up"], o["period"], o["base_slots"], o["jitter_slots"], o["homotopy_slots"])
+        recent_fraction, n_steps, t_start, t_end = o["recent_fraction"], o["n_steps"], o["t_start"], o["t_end"]
+        jitter, jitter_spread, top_fraction = o["jitter"], o["jitter_spread"], o["top_fraction"]
+        trust_radius, fit_threshold = o["trust_radius"], o["fit_threshold"]
+        self.preset = preset
 
         if isinstance(base, str) and base.partition(":")[0] == "homopt":
             raise ValueError(f"base={base!r}: HomOpt cannot wrap itself; use a base such as 'random' or 'tpe'")
@@ -314,7 +348,7 @@ class HomOptStrategy(BaseStrategy):
         return None if result is None else result.proposal
 
     def _homotopy(self, obs: list[Observation], taken: set, rng: np.random.Generator) -> HomotopyResult | None:
-        from surrogates.base import SurrogateFitError
+        from surrogates.base import SurrogateFitError, single_threaded_blas
 
         if len(obs) < 4:
             return None
@@ -322,8 +356,7 @@ class HomOptStrategy(BaseStrategy):
         V = np.array([self.space.to_vector(o.config) for o in ordered])
         y = np.array([o.loss for o in ordered])
         k_recent = max(2, int(round(self.recent_fraction * len(ordered))))
-        # the matrices are small: BLAS threads only contend (25x slower seen on 2 busy cores)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():  # small matrices: extra BLAS threads only contend
             try:
                 g1 = self._fit(V[-k_recent:], y[-k_recent:])
                 g2 = self._fit(V, y)
@@ -358,7 +391,7 @@ class HomOptStrategy(BaseStrategy):
         t2 = AdditiveTables.build(p2, v0, dims, self.grid)
         additive = max(t1.check(p1, rng), t2.check(p2, rng)) < 1e-6
         if additive:
-            f1, f2, maxfev = t1, t2, self.nm_maxfev or 200 * len(dims)
+            f1, f2, maxfev = t1, t2, self.nm_maxfev or 100 * len(dims)
         else:
             f1, f2 = _direct(p1, v0, dims), _direct(p2, v0, dims)
             maxfev = self.nm_maxfev or 20 * len(dims)
@@ -397,6 +430,8 @@ class HomOptStrategy(BaseStrategy):
         """Whether the GAM fitted on the older 80% ranks the newest 20% well (Spearman >= fit_threshold)."""
         from scipy.stats import spearmanr
 
+        from surrogates.base import single_threaded_blas
+
         ordered = sorted(obs, key=lambda o: o.number)
         n_test = max(3, len(ordered) // 5)
         if len(ordered) - n_test < 4:
@@ -404,7 +439,7 @@ class HomOptStrategy(BaseStrategy):
         V = np.array([self.space.to_vector(o.config) for o in ordered])
         y = np.array([o.loss for o in ordered])
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with single_threaded_blas():
                 model = self._fit(V[:-n_test], y[:-n_test])
                 pred = self._predictor(model)(V[-n_test:])
         except Exception as e:  # SurrogateFitError or worse: keep the fixed rotation
