@@ -28,13 +28,13 @@ _log = logging.getLogger("hpo")
 _WORKER_ATTR = "hpo:worker_pid"
 
 
-def _callbacks(study: "Study", callbacks, progress) -> list:
+def _callbacks(study: "Study", callbacks, progress) -> list | None:
     out = []
     for cb in callbacks or ():
         out.append(lambda _s, t, cb=cb: cb(study, t))
     if progress is not None:
         out.append(lambda _s, t: progress())
-    return out
+    return out or None  # optuna re-reads each finished trial when given any callback list
 
 
 def run_local(study: "Study", objective: Callable, n_trials: int | None, timeout: float | None,

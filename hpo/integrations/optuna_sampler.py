@@ -37,6 +37,37 @@ __all__ = ["StrategySampler"]
 _log = logging.getLogger("hpo")
 
 
+class _History(Sequence[FrozenTrial]):
+    """The study's trials except the one being sampled, read from storage on first use.
+
+    The whole study, not a pruner's view of it (hyperband hands samplers one bracket only).
+    ``asking_number`` lets a strategy that needs no history (random search) skip the read,
+    which on a database storage is most of a trial's cost.
+    """
+
+    def __init__(self, study: optuna.Study, number: int):
+        self._study, self.asking_number = study, number
+        self._trials: list[FrozenTrial] | None = None
+
+    def _load(self) -> list[FrozenTrial]:
+        if self._trials is None:
+            trials = self._study._storage.get_all_trials(self._study._study_id, deepcopy=False)
+            if trials and trials[-1].number == self.asking_number:
+                self._trials = trials[:-1]
+            else:
+                self._trials = [t for t in trials if t.number != self.asking_number]
+        return self._trials
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __getitem__(self, i):
+        return self._load()[i]
+
+    def __iter__(self):
+        return iter(self._load())
+
+
 class StrategySampler(BaseSampler):
     """Drive optuna trials with an hpo strategy.
 
@@ -92,13 +123,7 @@ class StrategySampler(BaseSampler):
         space = self._space if self._space is not None else Space.from_distributions(search_space)
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
         strategy = self._strategy_for(space, direction)
-        # the whole study, not a pruner's view of it (hyperband hands samplers one bracket only)
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
-        if trials and trials[-1].number == trial.number:
-            history = trials[:-1]
-        else:
-            history = [t for t in trials if t.number != trial.number]
-        config = strategy.ask(history, 1)[0]
+        config = strategy.ask(_History(study, trial.number), 1)[0]
         return {k: v for k, v in config.items() if k in search_space}
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,

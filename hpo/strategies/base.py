@@ -31,6 +31,9 @@ __all__ = ["Strategy", "BaseStrategy", "Observation", "next_number"]
 
 def next_number(history: Sequence[FrozenTrial]) -> int:
     """The number of the trial being proposed: the smallest number not in ``history``."""
+    asking = getattr(history, "asking_number", None)
+    if asking is not None:
+        return asking
     n = len(history)
     if n == 0 or (history[0].number == 0 and history[-1].number == n - 1):
         return n  # optuna returns trials sorted by number: the common case is O(1)
