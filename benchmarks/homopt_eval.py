@@ -53,6 +53,10 @@ VARIANTS: dict[str, dict] = {
     "std-tr": {"preset": "reference", "jitter_spread": "std", "jitter": 0.5, "trust_radius": 0.2},
     # std jitter and the adaptive rotation together
     "std-adapt": {"preset": "reference", "jitter_spread": "std", "jitter": 0.5, "fit_threshold": 0.3},
+    # a smoother GAM: standardised losses and lam = 1 (the reference's 1e-4 interpolates the noise)
+    "smooth": {"preset": "reference", "lam": 1.0, "y_scale": "standard"},
+    # the smoother GAM with the std jitter
+    "smooth-std": {"preset": "reference", "lam": 1.0, "y_scale": "standard", "jitter_spread": "std", "jitter": 0.5},
 }
 
 

@@ -83,7 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warm_up": 20, "period": 5, "base_slots": (0, 2), "jitter_slots": (3, 4), "homotopy_slots": (1,),
         "recent_fraction": 0.5, "n_steps": 5, "t_start": 1.0, "t_end": 0.2,
         "jitter": 0.005, "jitter_spread": "var", "top_fraction": 0.1,
-        "trust_radius": None, "fit_threshold": None,
+        "trust_radius": None, "fit_threshold": None, "lam": 1e-4, "y_scale": "raw",
     },
 }
 
@@ -96,8 +96,7 @@ class HomotopyResult:
     coordinates named by ``names``; ``configs`` are the decoded configurations of the
     path points; ``proposal`` is the configuration HomOpt would propose (None when every
     path point was already tried); ``additive`` tells whether the tabulated fast path
-    was used; ``holdout`` is the GAM's Spearman correlation on the newest trials when it
-    was computed.
+    was used; ``g1`` and ``g2`` map rows of ConfigSpace vectors to the two GAMs' means.
     """
 
     path: HomotopyPath
@@ -105,7 +104,8 @@ class HomotopyResult:
     configs: list[dict]
     proposal: dict | None
     additive: bool
-    holdout: float | None = None
+    g1: Any = None
+    g2: Any = None
 
 
 class HomOptStrategy(BaseStrategy):
@@ -135,7 +135,10 @@ class HomOptStrategy(BaseStrategy):
             least 2 trials).
         n_splines: splines per numeric GAM term; None lets the GAM adapt it to the data
             size (the reference used 25 always).
-        lam: GAM smoothing penalty (1e-4).
+        lam: GAM smoothing penalty (1e-4: almost none).
+        y_scale: ``"raw"`` fits the GAMs to the losses as they are (reference); ``"standard"``
+            to standardised losses, which makes ``lam`` mean the same on every problem
+            (pygam's penalty is not scale-free).
         trust_radius: if set, the homotopy stays within this half-width (unit cube)
             around the best point; None searches the whole cube (reference).
         fit_threshold: if set, a jitter slot becomes a homotopy step when the GAM,
@@ -177,9 +180,10 @@ class HomOptStrategy(BaseStrategy):
         top_fraction: float = _P,
         trust_radius: float | None = _P,
         fit_threshold: float | None = _P,
+        lam: float = _P,
+        y_scale: str = _P,
         jitter_floor: float = 1e-3,
         n_splines: int | None = None,
-        lam: float = 1e-4,
         grid: int = 201,
         nm_maxfev: int | None = None,
         nm_xatol: float = 1e-3,
@@ -198,6 +202,7 @@ class HomOptStrategy(BaseStrategy):
         recent_fraction, n_steps, t_start, t_end = o["recent_fraction"], o["n_steps"], o["t_start"], o["t_end"]
         jitter, jitter_spread, top_fraction = o["jitter"], o["jitter_spread"], o["top_fraction"]
         trust_radius, fit_threshold = o["trust_radius"], o["fit_threshold"]
+        lam, y_scale = o["lam"], o["y_scale"]
         self.preset = preset
 
         if isinstance(base, str) and base.partition(":")[0] == "homopt":
@@ -230,6 +235,8 @@ class HomOptStrategy(BaseStrategy):
         for name, value in (("jitter", jitter), ("lam", lam), ("nm_xatol", nm_xatol), ("jitter_floor", jitter_floor)):
             if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+        if y_scale not in ("raw", "standard"):
+            raise ValueError(f"y_scale={y_scale!r} must be 'raw' or 'standard'")
         if jitter_spread not in ("var", "std"):
             raise ValueError(f"jitter_spread={jitter_spread!r} must be 'var' or 'std'")
         if trust_radius is not None and not (isinstance(trust_radius, (int, float)) and 0 < trust_radius <= 1):
@@ -245,7 +252,7 @@ class HomOptStrategy(BaseStrategy):
         self.recent_fraction, self.top_fraction = float(recent_fraction), float(top_fraction)
         self.ts = np.linspace(float(t_start), float(t_end), int(n_steps))
         self.jitter, self.jitter_spread, self.jitter_floor = float(jitter), jitter_spread, float(jitter_floor)
-        self.n_splines, self.lam = n_splines, float(lam)
+        self.n_splines, self.lam, self.y_scale = n_splines, float(lam), y_scale
         self.trust_radius, self.fit_threshold = trust_radius, fit_threshold
         self.grid, self.nm_maxfev, self.nm_xatol = int(grid), nm_maxfev, float(nm_xatol)
         self.max_retries = int(max_retries)
@@ -406,12 +413,14 @@ class HomOptStrategy(BaseStrategy):
             if _key(configs[i]) not in taken:
                 proposal = configs[i]
                 break
-        return HomotopyResult(path, names, configs, proposal, additive)
+        return HomotopyResult(path, names, configs, proposal, additive, p1, p2)
 
     def _fit(self, V: np.ndarray, y: np.ndarray):
         from surrogates.gam import GAMSurrogate
 
         enc = self._get_encoder()
+        if self.y_scale == "standard":
+            y = (y - np.mean(y)) / (np.std(y) or 1.0)
         gam = GAMSurrogate(categorical=enc.categorical, n_categories=enc.n_categories, n_splines=self.n_splines, lam=self.lam)
         return gam.fit(enc.transform(V), y)
 
