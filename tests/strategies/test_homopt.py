@@ -238,3 +238,40 @@ def test_study_runs_end_to_end_and_beats_its_warm_up():
     study.optimize(lambda t: quad(t.params), n_trials=30)
     values = [t.value for t in study.trials]
     assert len(values) == 30 and min(values[10:]) < min(values[:10])
+
+
+def test_presets_fill_the_defaults_and_explicit_arguments_win():
+    s = HomOptStrategy("random")
+    assert (s.preset, s.lam, s.y_scale, s.trust_radius, s.jitter) == ("reference", 1e-4, "raw", None, 0.005)
+    t = HomOptStrategy("random", lam=1.0, y_scale="standard")
+    assert (t.lam, t.y_scale, t.warm_up) == (1.0, "standard", 20)
+    with pytest.raises(ValueError, match="preset='fast' is not one of"):
+        HomOptStrategy("random", preset="fast")
+
+
+def test_standardised_losses_make_the_smoothing_scale_free():
+    h = history(SPACE, 40, seed=13, loss=quad)
+    scaled = [trial(SPACE, t.number, t.params, 1e4 * t.value) for t in h]
+    a = strategy(lam=1.0, y_scale="standard").homotopy(h)
+    b = strategy(lam=1.0, y_scale="standard").homotopy(scaled)
+    assert np.allclose(a.path.points, b.path.points, atol=1e-6)
+
+
+def test_eval_compare_counts_wins_ties_and_losses():
+    from types import SimpleNamespace
+
+    from benchmarks.homopt_eval import compare
+
+    run_scores = {}
+    for seed in range(8):
+        run_scores[("p_win", "h", seed, 50)] = 80.0 + seed
+        run_scores[("p_win", "b", seed, 50)] = 60.0 + seed
+        run_scores[("p_tie", "h", seed, 50)] = 50.0 + (seed % 2)
+        run_scores[("p_tie", "b", seed, 50)] = 50.0 + ((seed + 1) % 2)
+        run_scores[("p_loss", "h", seed, 50)] = 10.0 + seed
+        run_scores[("p_loss", "b", seed, 50)] = 30.0 + 2 * seed
+    sc = SimpleNamespace(problems=["p_loss", "p_tie", "p_win"], run_scores=run_scores)
+    c = compare(sc, "h", "b", 50)
+    assert (c["wins"], c["ties"], c["losses"]) == (1, 1, 1)
+    assert c["problems"]["p_win"]["diff"] == pytest.approx(20.0)
+    assert c["problems"]["p_loss"]["outcome"] == "loss" and c["problems"]["p_tie"]["p"] > 0.05
