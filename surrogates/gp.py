@@ -17,7 +17,7 @@ Edge cases, by convention:
 
 Refitting hyperparameters on every call is the expensive part. ``fit(X, y,
 optimize=False)`` keeps the last fitted kernel hyperparameters and only
-refactorises the kernel matrix (about a millisecond at 200 rows), so a strategy
+refactorises the kernel matrix (a few milliseconds at 200 rows), so a strategy
 can re-optimise every few trials; ``warm_start=True`` starts the next
 optimisation from the last optimum (faster, but the result then depends on the
 sequence of fits, not only on the data); ``max_fit_rows=m`` fits the
