@@ -10,7 +10,7 @@ Example:
     >>> trial = study.ask()
     >>> sorted(trial.params)
     ['x']
-    >>> study.tell(trial, trial.params["x"] ** 2)
+    >>> frozen = study.tell(trial, trial.params["x"] ** 2)
 """
 
 from __future__ import annotations
