@@ -1,0 +1,66 @@
+"""History rows shared by the library wrappers: which trials a library should see, and how.
+
+A row is ``(number, kind, config, payload)`` with ``kind`` one of ``"C"`` (complete, payload
+the loss), ``"P"`` (pruned, payload its intermediate losses), ``"F"`` (failed or a
+non-finite result) or ``"R"`` (running or waiting with its params chosen). Losses are in
+minimisation form whatever the study direction. Rows come sorted by trial number, so a
+wrapper that replays them always feeds its library in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.strategies.base import BaseStrategy
+
+Row = tuple
+
+
+def history_rows(strategy: BaseStrategy, history: Sequence[FrozenTrial]) -> list[Row]:
+    """Rows for every trial of ``history`` whose params lie in the space, by trial number."""
+    sign = 1.0 if strategy.direction == "minimize" else -1.0
+    rows = []
+    for t in sorted(history, key=lambda t: t.number):
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            params = t.params or t.system_attrs.get("fixed_params") or {}
+            config = strategy._clean(params) if params else None
+            if config:
+                rows.append((t.number, "R", config, None))
+            continue
+        config = strategy._config_of(t)
+        if config is None:
+            continue
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            rows.append((t.number, "C", config, sign * float(t.value)))
+        elif t.state == TrialState.PRUNED:
+            inter = {int(k): sign * float(v) for k, v in t.intermediate_values.items() if math.isfinite(v)}
+            rows.append((t.number, "P", config, inter))
+        else:
+            rows.append((t.number, "F", config, None))
+    return rows
+
+
+def config_key(config: dict) -> tuple:
+    """A hashable key of a configuration (for de-duplication)."""
+    return tuple(sorted(config.items()))
+
+
+def topological_names(space) -> list[str]:
+    """Hyperparameter names with every parent before its children."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for parent in space.cs.parents_of[name]:
+            visit(parent.name)
+        order.append(name)
+
+    for name in space.names:
+        visit(name)
+    return order

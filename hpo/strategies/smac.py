@@ -1,0 +1,232 @@
+"""SMAC3 (``HyperparameterOptimizationFacade`` and ``BlackBoxFacade``) behind the hpo Strategy protocol.
+
+Finished trials are told to a cached SMAC facade through ``facade.tell`` in trial-number
+order; new configurations come from SMAC's own config selector (initial design first,
+then surrogate + acquisition maximiser), the component ``facade.ask`` draws from: for a
+deterministic single-instance problem SMAC's intensifier only forwards those
+configurations, after a scan of its queue that grows quadratically with the history.
+
+SMAC retrains its model and re-maximises the acquisition only every ``retrain_after``
+configurations (8 for the HPO facade, 1 for the black-box one) and yields the others from
+the same ranked list. We keep that amortisation and stay pure: with ``m`` the largest
+multiple of ``retrain_after`` not above the number of finished trials, SMAC is told the
+first ``m`` of them, its random state is reseeded from (seed, those trials), and the
+resulting candidate list is cached; a proposal is the first candidate that is neither a
+later finished trial, nor a running one, nor an earlier proposal of the same call. So a
+fresh instance replaying the same history proposes the same configurations, a resumed
+study continues exactly, and parallel workers never receive a running configuration.
+When the history is not an extension of what was told (a trial finished out of order),
+the facade is rebuilt from the history.
+
+SMAC's output directory is a temporary folder removed with the strategy, or the folder
+given as ``output_directory``; never the working directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import numbers
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from ConfigSpace import Configuration
+from optuna.trial import FrozenTrial
+
+from hpo.strategies._history import config_key, history_rows
+from hpo.strategies.base import BaseStrategy
+from surrogates.base import single_threaded_blas
+
+__all__ = ["SMACStrategy", "SMACBlackBoxStrategy"]
+
+_log = logging.getLogger(__name__)
+
+
+def _reseed(obj: Any, seq: np.random.SeedSequence, depth: int = 0, seen: set | None = None) -> None:
+    """Give every ``_rng`` found in SMAC's component graph a fresh generator from ``seq``."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 4:
+        return
+    seen.add(id(obj))
+    for attr, value in sorted(vars(obj).items()):
+        if attr == "_rng":
+            seed = int(seq.spawn(1)[0].generate_state(1)[0] & 0x7FFFFFFF)
+            if isinstance(value, np.random.RandomState):
+                setattr(obj, attr, np.random.RandomState(seed))
+            elif isinstance(value, np.random.Generator):
+                setattr(obj, attr, np.random.default_rng(seed))
+        elif type(value).__module__.startswith("smac.") and hasattr(value, "__dict__"):
+            _reseed(value, seq, depth + 1, seen)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if type(item).__module__.startswith("smac.") and hasattr(item, "__dict__"):
+                    _reseed(item, seq, depth + 1, seen)
+
+
+def _dummy_target(config, seed: int = 0) -> float:  # SMAC wants a target function; we only ask and tell
+    raise RuntimeError("the hpo SMAC strategy never runs SMAC's target function")
+
+
+class SMACStrategy(BaseStrategy):
+    """SMAC3's ``HyperparameterOptimizationFacade``: random forest surrogate, log EI, local + random search.
+
+    Args:
+        n_trials: the planned budget; SMAC sizes its initial design from it (at most a
+            quarter of it, ``n_configs_per_hyperparameter`` per dimension otherwise).
+        initial_design_size: override the initial design size.
+        output_directory: where SMAC writes its files (default: a temporary folder).
+
+    Example:
+        >>> import hpo
+        >>> s = SMACStrategy(n_trials=20)
+        >>> s.setup(hpo.Space({"x": hpo.Float(0, 1)}), "minimize", seed=0)
+        >>> 0 <= s.ask([])[0]["x"] <= 1
+        True
+    """
+
+    name = "smac"
+    _facade_name = "HyperparameterOptimizationFacade"
+
+    def __init__(self, n_trials: int = 50, initial_design_size: int | None = None,
+                 output_directory: str | Path | None = None, n_jobs: int = 1):
+        super().__init__()
+        if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+            raise ValueError(f"n_trials must be a positive integer (the planned budget), got {n_trials!r}")
+        if initial_design_size is not None and (
+            isinstance(initial_design_size, bool) or not isinstance(initial_design_size, numbers.Integral)
+            or initial_design_size < 0
+        ):
+            raise ValueError(f"initial_design_size must be a non-negative integer or None, got {initial_design_size!r}")
+        if output_directory is not None and not isinstance(output_directory, (str, Path)):
+            raise ValueError(f"output_directory must be a path or None, got {output_directory!r}")
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
+            raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
+        self.n_jobs = int(n_jobs)
+        self.n_trials = int(n_trials)
+        self.initial_design_size = None if initial_design_size is None else int(initial_design_size)
+        self.output_directory = output_directory
+        self._facade = None
+        self._told: list[tuple] = []
+        self._generator = None
+        self._candidates: list[dict] = []
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def setup(self, space, direction, seed) -> None:
+        super().setup(space, direction, seed)
+        self._facade, self._told, self._generator = None, [], None
+
+    # --- building and feeding SMAC ---------------------------------------------------
+    def _folder(self) -> Path:
+        if self.output_directory is not None:
+            return Path(self.output_directory)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hpo-smac-")
+        return Path(self._tmp.name)
+
+    def _new_facade(self):
+        import smac
+        from smac import Scenario
+
+        facade_cls = getattr(smac, self._facade_name)
+        seed = 0 if self.seed is None else int(self.seed) & 0x7FFFFFFF
+        scenario = Scenario(copy.deepcopy(self.space.cs), deterministic=True, n_trials=self.n_trials, seed=seed,
+                            output_directory=self._folder() / self.name, name="hpo")
+        kwargs = {} if self.initial_design_size is None else {"n_configs": self.initial_design_size}
+        design = facade_cls.get_initial_design(scenario, **kwargs)
+        model = facade_cls.get_model(scenario)
+        if hasattr(model, "_rf_opts"):  # SMAC's forest defaults to n_jobs=-1 (thread pools)
+            model._rf_opts["n_jobs"] = self.n_jobs
+        facade = facade_cls(scenario, _dummy_target, initial_design=design, model=model, overwrite=True,
+                            logging_level=False)
+        selector = facade._config_selector
+        self._max_tries = selector._max_new_config_tries
+        self._retrain_after = max(1, int(selector._retrain_after))
+        return facade
+
+    def _tell(self, rows: list[tuple]) -> None:
+        from smac.runhistory import StatusType, TrialInfo, TrialValue
+
+        for number, kind, config, payload in rows:
+            info = TrialInfo(Configuration(self._facade.scenario.configspace, values=config), seed=0)
+            if kind == "C":
+                value = TrialValue(cost=payload)
+            elif kind == "P" and payload:
+                value = TrialValue(cost=payload[max(payload)])
+            else:
+                value = TrialValue(cost=self._facade.scenario.crash_cost, status=StatusType.CRASHED)
+            self._facade.tell(info, value, save=False)
+            self._told.append((number, kind, payload))
+
+    def _sync(self, finished: list[tuple]) -> int:
+        """Tell SMAC the first m finished trials, m the last multiple of SMAC's ``retrain_after``."""
+        if self._facade is None:
+            self._facade, self._told = self._new_facade(), []
+        m = (len(finished) // self._retrain_after) * self._retrain_after
+        target = [(r[0], r[1], r[3]) for r in finished[:m]]
+        if target[: len(self._told)] != self._told:
+            self._facade, self._told, self._generator = self._new_facade(), [], None
+        if len(self._told) != m or self._generator is None:
+            self._tell(finished[len(self._told):m])
+            self._start_epoch(target)
+        return m
+
+    def _start_epoch(self, told: list[tuple]) -> None:
+        """A fresh SMAC config selector, reseeded from (seed, told trials): the epoch's candidates."""
+        selector = self._facade._config_selector
+        numbers = np.array([t[0] for t in told], dtype=np.int64)
+        seed = 0 if self.seed is None else int(self.seed) & 0xFFFFFFFF
+        seq = np.random.SeedSequence([seed, len(told), zlib.crc32(numbers.tobytes())])
+        _reseed(selector, seq)
+        self._facade.scenario.configspace.seed(int(seq.generate_state(1)[0] & 0x7FFFFFFF))
+        selector._previous_entries = -1
+        selector._max_new_config_tries = self._max_tries
+        self._generator, self._candidates = iter(selector), []
+
+    # --- proposing --------------------------------------------------------------------
+    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+        with single_threaded_blas():  # SMAC's matrices are small; extra BLAS threads only contend
+            return self._propose_unlocked(history, n)
+
+    def _propose_unlocked(self, history: Sequence[FrozenTrial], n: int) -> list[dict]:
+        rows = history_rows(self, history)
+        finished = [r for r in rows if r[1] != "R"]
+        m = self._sync(finished)
+        avoid = {config_key(r[2]) for r in finished[m:]} | {config_key(r[2]) for r in rows if r[1] == "R"}
+        out: list[dict] = []
+        i, limit = 0, len(avoid) + 20 * n + 50
+        while len(out) < n and i < limit:
+            if i == len(self._candidates):
+                try:
+                    self._candidates.append(self.space.validate(dict(next(self._generator))))
+                except StopIteration:
+                    break
+                except Exception as e:  # a failure inside SMAC must not stop the study
+                    _log.warning("SMAC could not propose (%s); the base class fills in at random", e)
+                    self._generator = None
+                    break
+            key = config_key(self._candidates[i])
+            i += 1
+            if key not in avoid:
+                avoid.add(key)
+                out.append(self._candidates[i - 1])
+        return out
+
+
+class SMACBlackBoxStrategy(SMACStrategy):
+    """SMAC3's ``BlackBoxFacade``: Gaussian process surrogate with EI, for small budgets and low dimension.
+
+    Takes the same options as :class:`SMACStrategy`.
+
+    Example:
+        >>> import hpo
+        >>> s = SMACBlackBoxStrategy(n_trials=20)
+        >>> s.setup(hpo.Space({"x": hpo.Float(0, 1)}), "minimize", seed=0)
+        >>> 0 <= s.ask([])[0]["x"] <= 1
+        True
+    """
+
+    name = "smac-bb"
+    _facade_name = "BlackBoxFacade"

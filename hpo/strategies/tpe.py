@@ -1,0 +1,180 @@
+"""optuna's Tree-structured Parzen Estimator behind the hpo Strategy protocol.
+
+The study history is mirrored into a private in-memory optuna study (only new trials are
+added between calls, so a call costs what ``study.ask`` costs natively); running trials
+go in as RUNNING so that optuna's constant liar keeps parallel workers apart. A fresh
+sampler seeded from the call's generator makes every proposal a function of (seed,
+history): a fresh instance given the same history proposes the same configurations.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import InMemoryStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from hpo.strategies._history import history_rows, topological_names
+from hpo.strategies.base import BaseStrategy
+
+__all__ = ["TPEStrategy"]
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def suggest(trial: optuna.Trial, name: str, dist) -> Any:
+    """``trial.suggest_*`` for an optuna distribution."""
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, CategoricalDistribution)
+    return trial.suggest_categorical(name, dist.choices)
+
+
+class TPEStrategy(BaseStrategy):
+    """Tree-structured Parzen Estimator (optuna's ``TPESampler``).
+
+    Args:
+        n_startup_trials: random trials before TPE takes over.
+        n_ei_candidates: candidates drawn from the good density per proposal.
+        multivariate: model the joint density (better on correlated spaces).
+        group: split conditional spaces into groups that always occur together.
+        constant_liar: count running trials as bad ones so parallel workers spread out.
+
+    Example:
+        >>> import hpo
+        >>> s = TPEStrategy(n_startup_trials=5)
+        >>> s.setup(hpo.Space({"x": hpo.Float(0, 1)}), "minimize", seed=0)
+        >>> len(s.ask([], n=2))
+        2
+    """
+
+    name = "tpe"
+
+    def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True,
+                 group: bool = True, constant_liar: bool = True):
+        super().__init__()
+        self.n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 0)
+        self.n_ei_candidates = _check_int("n_ei_candidates", n_ei_candidates, 1)
+        self.multivariate = _check_bool("multivariate", multivariate)
+        self.group = _check_bool("group", group)
+        self.constant_liar = _check_bool("constant_liar", constant_liar)
+        if self.group and not self.multivariate:
+            raise ValueError("group=True needs multivariate=True; set multivariate=True or group=False")
+        self._study: optuna.Study | None = None
+        self._rows: list[list] = []  # [number, kind, trial_id] of the visible mirrored trials
+
+    def setup(self, space, direction, seed) -> None:
+        super().setup(space, direction, seed)
+        self._study, self._rows = None, []
+
+    def _sampler(self, seed: int) -> optuna.samplers.TPESampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.samplers.TPESampler(
+                n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
+                multivariate=self.multivariate, group=self.group and self.multivariate,
+                constant_liar=self.constant_liar, seed=seed, warn_independent_sampling=False,
+            )
+
+    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+        study = self._sync(history)
+        study.sampler = self._sampler(int(rng.integers(2**31 - 1)))
+        order = topological_names(self.space)
+        dists = self.space.distributions
+        out, scratch = [], []
+        for _ in range(n):
+            trial = study.ask()
+            scratch.append(trial._trial_id)
+            params: dict = {}
+            for name in order:
+                if self.space.is_active(name, params):
+                    params[name] = suggest(trial, name, dists[name])
+            out.append(params)
+        for trial_id in scratch:  # our own proposals leave the mirror: FAIL trials are invisible to TPE
+            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        return out
+
+    # --- the mirror ------------------------------------------------------------
+    def _new_study(self) -> optuna.Study:
+        storage = InMemoryStorage()
+        storage.create_new_study(directions=[StudyDirection.MINIMIZE], study_name="mirror")
+        return optuna.load_study(study_name="mirror", storage=storage)
+
+    def _frozen(self, kind: str, config: dict, payload) -> FrozenTrial:
+        dists = self.space.distributions
+        kwargs: dict = {"params": config, "distributions": {k: dists[k] for k in config}}
+        if kind == "C":
+            return create_trial(value=payload, **kwargs)
+        if kind == "P":
+            return create_trial(state=TrialState.PRUNED, intermediate_values=payload, **kwargs)
+        return create_trial(state=TrialState.RUNNING, **kwargs)
+
+    def _sync(self, history: Sequence[FrozenTrial]) -> optuna.Study:
+        """Bring the mirror up to date; rebuild it when the history is not an extension of it.
+
+        The mirror equals a from-scratch replay: the visible trials (complete, pruned,
+        running) are the history's, in trial-number order, which is all TPE reads.
+        """
+        want = [r for r in history_rows(self, history) if r[1] != "F"]
+        if self._study is not None and not self._extend(want):
+            self._study = None
+        if self._study is None:
+            self._study, self._rows = self._new_study(), []
+            self._append(want)
+        return self._study
+
+    def _extend(self, want: list) -> bool:
+        storage = self._study._storage
+        by_number = {r[0]: r for r in want}
+        kept = []
+        for row in self._rows:
+            number, kind, trial_id = row
+            target = by_number.get(number)
+            if target is None:
+                if kind != "R":
+                    return False
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)  # no longer pending
+                continue
+            kept.append(row)
+        if [r[0] for r in kept] != [r[0] for r in want[: len(kept)]]:
+            return False
+        for row, target in zip(kept, want):
+            number, kind, trial_id = row
+            if kind == target[1]:
+                continue
+            if kind != "R":
+                return False
+            if target[1] == "C":
+                storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [target[3]])
+            elif target[1] == "P":
+                for step, v in target[3].items():
+                    storage.set_trial_intermediate_value(trial_id, step, v)
+                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            row[1] = target[1]
+        self._rows = kept
+        self._append(want[len(kept):])
+        return True
+
+    def _append(self, rows: list) -> None:
+        for number, kind, config, payload in rows:
+            self._study.add_trial(self._frozen(kind, config, payload))
+            trial_id = self._study._storage.get_all_trials(self._study._study_id, deepcopy=False)[-1]._trial_id
+            self._rows.append([number, kind, trial_id])
