@@ -293,11 +293,18 @@ class Study:
                                          sampler=self._sampler, pruner=self._optuna.pruner)
         _log.info("in-memory study moved to %s so that worker processes can share it", path)
 
-    def _reopen(self) -> "Study":
-        """The same study opened afresh (in a worker process)."""
-        return load_study(study_name=self.study_name, storage=self._url,
-                          strategy=self._strategy_spec, strategy_kwargs=self._strategy_kwargs,
-                          pruner=self._pruner_spec, seed=self.seed, _space=self.space)
+    def _worker_spec(self) -> dict:
+        """What a worker process needs to reopen this study (picklable, for spawn too)."""
+        return {"study_name": self.study_name, "storage": self._url, "strategy": self._strategy_spec,
+                "strategy_kwargs": self._strategy_kwargs, "pruner": self._pruner_spec, "seed": self.seed,
+                "space": self.space.to_dict() if self.space is not None else None}
+
+
+def _reopen(spec: dict) -> Study:
+    """The study of a worker spec opened afresh (in a worker process)."""
+    space = Space.from_dict(spec["space"]) if spec["space"] is not None else None
+    return load_study(study_name=spec["study_name"], storage=spec["storage"], strategy=spec["strategy"],
+                      strategy_kwargs=spec["strategy_kwargs"], pruner=spec["pruner"], seed=spec["seed"], _space=space)
 
 
 def _check_direction(direction: str) -> None:

@@ -108,3 +108,11 @@ def test_kill_9_mid_study_loses_nothing_and_resumes_to_the_total(tmp_path):
     for number, params in completed_before.items():  # nothing completed before the kill was lost
         assert study.trials[number].state == TrialState.COMPLETE and study.trials[number].params == params
     assert len(study.get_trials([TrialState.RUNNING])) <= 1  # at most the trial the kill interrupted
+
+
+def test_spawned_workers_with_a_picklable_objective(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = hpo.create_study(space=SPACE, storage=url, study_name="s", seed=0)
+    study.optimize(objective, n_trials=6, n_jobs=2, mp_context="spawn")
+    pids = _check_no_loss_no_duplicates(study, 6)
+    assert len(pids) >= 1 and os.getpid() not in pids

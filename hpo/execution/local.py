@@ -47,9 +47,11 @@ def run_local(study: "Study", objective: Callable, n_trials: int | None, timeout
         )
 
 
-def _worker(study: "Study", objective: Callable, n_trials: int | None, deadline: float | None,
+def _worker(spec: dict, objective: Callable, n_trials: int | None, deadline: float | None,
             counter, callbacks) -> None:
-    local = study._reopen()
+    from hpo.study import _reopen
+
+    local = _reopen(spec)
     wrapped = local._objective_wrapper(objective)
     pid = os.getpid()
 
@@ -77,7 +79,8 @@ def run_processes(study: "Study", objective: Callable, n_trials: int | None, tim
     counter = ctx.Value("i", 0)
     deadline = time.time() + timeout if timeout is not None else None
     before = {t.number for t in study.trials}
-    procs = [ctx.Process(target=_worker, args=(study, objective, n_trials, deadline, counter, callbacks),
+    spec = study._worker_spec()
+    procs = [ctx.Process(target=_worker, args=(spec, objective, n_trials, deadline, counter, callbacks),
                          daemon=False) for _ in range(n_jobs)]
     with _Progress(study, n_trials, timeout, show_progress_bar) as progress:
         for p in procs:
