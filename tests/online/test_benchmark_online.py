@@ -1,0 +1,41 @@
+"""Smoke test of benchmarks/online.py at toy sizes: the jobs run and the tables add up."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import online
+
+TINY = {"hidden": [8], "epochs": 2, "batch": 128, "lr": 1e-3, "trials": 3}
+
+
+@pytest.fixture(autouse=True)
+def _one_layer(monkeypatch):
+    monkeypatch.setattr(online, "STN_RANGES", {"input_noise": (0.0, 1.0), "dropout0": (0.0, 0.9),
+                                               "dropout1": (0.0, 0.9)})
+    monkeypatch.setattr(online, "STN_VARIANTS", {"stn": {"hyper_lr": 1e-2, "centered": False}})
+    monkeypatch.setattr(online, "STN_COMMON", {"train_steps": 2, "val_steps": 1, "warmup_epochs": 1})
+
+
+def test_stn_part_counts_compute_and_compares_per_seed():
+    runs = [online._search_job("random", 0, TINY), online._search_job("tpe", 0, TINY), online._stn_job("stn", 0, TINY)]
+    assert runs[0]["backend"].startswith("hpo.create_study")
+    assert len(runs[0]["trials"]) == 3 and all(math.isfinite(t["val_loss"]) for t in runs[0]["trials"])
+    stn = runs[2]
+    assert stn["train_examples"] == 2 * 1078 and stn["val_examples"] > 0
+    rows, table = online._stn_summary(runs, [0], TINY)
+    by = {r["method"]: r for r in rows}
+    assert by["random (3 trials)"]["epochs"] == [6]
+    assert by["random (3 trials)"]["val"] == [min(t["val_loss"] for t in runs[0]["trials"])]
+    assert by["stn"]["compute_ratio"] and "| stn |" in table
+    assert 0 < by["stn"]["macs"][0] < by["random (3 trials)"]["macs"][0]
+
+
+def test_hypergrad_job_records_curves_and_learning_rates():
+    sz = {"epochs": 2, "batch": 256, "mlp_hidden": 8, "seeds": 1}
+    out = online._hd_job("logreg", "sgd-hd add beta=1e-3 (paper)", [1e-4, 1e-2], 0, sz)
+    assert [r["lr0"] for r in out] == [1e-4, 1e-2]
+    assert all(len(r["curve"]) == 2 and len(r["lr_curve"]) == 2 for r in out)
+    assert out[0]["lr_curve"][-1] > 1e-4  # the hypergradient raised the small rate
