@@ -98,8 +98,8 @@ def _work(spec, out: str):
 
 
 # --- run ------------------------------------------------------------------------------
-def run(bases: Sequence[str], variants: Sequence[str], benchmarks: Sequence[str], seeds: int, budget: int,
-        out: Path, jobs: int, include_bases: bool = True) -> None:
+def run(bases: Sequence[str], variants: Sequence[str], benchmarks: Sequence[str], seeds: int | Sequence[int],
+        budget: int, out: Path, jobs: int, include_bases: bool = True) -> None:
     from benchmarks.registry import expand
     from benchmarks.runner import check_strategies, plan, result_path
 
@@ -310,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     r.add_argument("--variants", default="ref")
     r.add_argument("--benchmarks", default="standard")
     r.add_argument("--seeds", type=int, default=10)
+    r.add_argument("--seed-from", type=int, default=0, help="run seeds seed_from .. seed_from + seeds - 1")
     r.add_argument("--budget", type=int, default=100)
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--no-bases", action="store_true", help="run only the HomOpt variants")
@@ -326,8 +327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     o.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     if a.cmd == "run":
-        run(a.bases.split(","), a.variants.split(","), a.benchmarks.split(","), a.seeds, a.budget, a.out, a.jobs,
-            include_bases=not a.no_bases)
+        run(a.bases.split(","), a.variants.split(","), a.benchmarks.split(","),
+            list(range(a.seed_from, a.seed_from + a.seeds)), a.budget, a.out, a.jobs, include_bases=not a.no_bases)
     elif a.cmd == "report":
         summary = report(a.runs, a.out, [int(b) for b in a.budgets.split(",")])
         print((a.out / "homopt_table.md").read_text())
