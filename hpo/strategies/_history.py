@@ -20,27 +20,45 @@ Row = tuple
 
 
 def history_rows(strategy: BaseStrategy, history: Sequence[FrozenTrial]) -> list[Row]:
-    """Rows for every trial of ``history`` whose params lie in the space, by trial number."""
-    sign = 1.0 if strategy.direction == "minimize" else -1.0
+    """Rows for every trial of ``history`` whose params lie in the space, by trial number.
+
+    Finished trials are validated once: their rows are cached on the strategy, keyed by
+    everything a row depends on.
+    """
+    cache = strategy.__dict__.setdefault("_row_cache", {})
+    if cache.get("__space__") is not strategy.space or cache.get("__direction__") != strategy.direction:
+        cache.clear()
+        cache["__space__"], cache["__direction__"] = strategy.space, strategy.direction
     rows = []
     for t in sorted(history, key=lambda t: t.number):
-        if t.state in (TrialState.RUNNING, TrialState.WAITING):
-            params = t.params or t.system_attrs.get("fixed_params") or {}
-            config = strategy._clean(params) if params else None
-            if config:
-                rows.append((t.number, "R", config, None))
-            continue
-        config = strategy._config_of(t)
-        if config is None:
-            continue
-        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
-            rows.append((t.number, "C", config, sign * float(t.value)))
-        elif t.state == TrialState.PRUNED:
-            inter = {int(k): sign * float(v) for k, v in t.intermediate_values.items() if math.isfinite(v)}
-            rows.append((t.number, "P", config, inter))
+        if t.state.is_finished():
+            key = (t.number, t.state, t.value, tuple(sorted(t.params.items())),
+                   tuple(sorted(t.intermediate_values.items())) if t.state == TrialState.PRUNED else ())
+            row = cache.get(key, False)
+            if row is False:
+                row = cache[key] = _row(strategy, t)
         else:
-            rows.append((t.number, "F", config, None))
+            row = _row(strategy, t)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def _row(strategy: BaseStrategy, t: FrozenTrial) -> Row | None:
+    sign = 1.0 if strategy.direction == "minimize" else -1.0
+    if t.state in (TrialState.RUNNING, TrialState.WAITING):
+        params = t.params or t.system_attrs.get("fixed_params") or {}
+        config = strategy._clean(params) if params else None
+        return (t.number, "R", config, None) if config else None
+    config = strategy._config_of(t)
+    if config is None:
+        return None
+    if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+        return (t.number, "C", config, sign * float(t.value))
+    if t.state == TrialState.PRUNED:
+        inter = {int(k): sign * float(v) for k, v in t.intermediate_values.items() if math.isfinite(v)}
+        return (t.number, "P", config, inter)
+    return (t.number, "F", config, None)
 
 
 def config_key(config: dict) -> tuple:

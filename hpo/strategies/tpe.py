@@ -48,6 +48,15 @@ def suggest(trial: optuna.Trial, name: str, dist) -> Any:
     return trial.suggest_categorical(name, dist.choices)
 
 
+def _signature(row: tuple, kind: str) -> tuple:
+    """What a mirrored trial must still match: its config, and its result unless it was running."""
+    number, new_kind, config, payload = row
+    key = tuple(sorted(config.items()))
+    if kind == "R":
+        return (key,)
+    return (key, new_kind, payload if new_kind == "C" else tuple(sorted(payload.items())))
+
+
 class TPEStrategy(BaseStrategy):
     """Tree-structured Parzen Estimator (optuna's ``TPESampler``).
 
@@ -79,20 +88,27 @@ class TPEStrategy(BaseStrategy):
         if self.group and not self.multivariate:
             raise ValueError("group=True needs multivariate=True; set multivariate=True or group=False")
         self._study: optuna.Study | None = None
-        self._rows: list[list] = []  # [number, kind, trial_id] of the visible mirrored trials
+        self._rows: list[list] = []  # [number, kind, trial_id, signature] of the visible mirrored trials
 
     def setup(self, space, direction, seed) -> None:
         super().setup(space, direction, seed)
         self._study, self._rows = None, []
 
     def _sampler(self, seed: int) -> optuna.samplers.TPESampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.samplers.TPESampler(
-                n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
-                multivariate=self.multivariate, group=self.group and self.multivariate,
-                constant_liar=self.constant_liar, seed=seed, warn_independent_sampling=False,
-            )
+        """The mirror's sampler, reseeded (building one costs more than a proposal at small n)."""
+        sampler = self._study.sampler
+        if not isinstance(sampler, optuna.samplers.TPESampler):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sampler = optuna.samplers.TPESampler(
+                    n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
+                    multivariate=self.multivariate, group=self.group and self.multivariate,
+                    constant_liar=self.constant_liar, seed=seed, warn_independent_sampling=False,
+                )
+        seeds = np.random.SeedSequence(seed).generate_state(2)
+        sampler._rng.rng.seed(int(seeds[0]))
+        sampler._random_sampler._rng.rng.seed(int(seeds[1]))
+        return sampler
 
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
         study = self._sync(history)
@@ -116,7 +132,7 @@ class TPEStrategy(BaseStrategy):
     def _new_study(self) -> optuna.Study:
         storage = InMemoryStorage()
         storage.create_new_study(directions=[StudyDirection.MINIMIZE], study_name="mirror")
-        return optuna.load_study(study_name="mirror", storage=storage)
+        return optuna.load_study(study_name="mirror", storage=storage, sampler=optuna.samplers.RandomSampler())
 
     def _frozen(self, kind: str, config: dict, payload) -> FrozenTrial:
         dists = self.space.distributions
@@ -146,8 +162,10 @@ class TPEStrategy(BaseStrategy):
         by_number = {r[0]: r for r in want}
         kept = []
         for row in self._rows:
-            number, kind, trial_id = row
+            number, kind, trial_id, sig = row
             target = by_number.get(number)
+            if target is not None and _signature(target, kind) != sig:
+                return False
             if target is None:
                 if kind != "R":
                     return False
@@ -157,7 +175,7 @@ class TPEStrategy(BaseStrategy):
         if [r[0] for r in kept] != [r[0] for r in want[: len(kept)]]:
             return False
         for row, target in zip(kept, want):
-            number, kind, trial_id = row
+            number, kind, trial_id, _ = row
             if kind == target[1]:
                 continue
             if kind != "R":
@@ -168,7 +186,7 @@ class TPEStrategy(BaseStrategy):
                 for step, v in target[3].items():
                     storage.set_trial_intermediate_value(trial_id, step, v)
                 storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-            row[1] = target[1]
+            row[1], row[3] = target[1], _signature(target, target[1])
         self._rows = kept
         self._append(want[len(kept):])
         return True
@@ -177,4 +195,4 @@ class TPEStrategy(BaseStrategy):
         for number, kind, config, payload in rows:
             self._study.add_trial(self._frozen(kind, config, payload))
             trial_id = self._study._storage.get_all_trials(self._study._study_id, deepcopy=False)[-1]._trial_id
-            self._rows.append([number, kind, trial_id])
+            self._rows.append([number, kind, trial_id, _signature((number, kind, config, payload), kind)])
