@@ -40,12 +40,15 @@ STN_VARIANTS = {  # name -> StnTrainer keyword arguments
     "stn (hyper_lr 3e-3)": {"hyper_lr": 3e-3, "centered": False},
     "stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": False},
     "delta-stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": True},
+    "stn 5:1 (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": False, "train_steps": 5},
+    "stn (hyper_lr 3e-2)": {"hyper_lr": 3e-2, "centered": False},
 }
 STN_COMMON = {"train_steps": 2, "val_steps": 1, "entropy_weight": 1e-3, "warmup_epochs": 5}
 
 HD_SIZES = {"epochs": 20, "batch": 64, "mlp_hidden": 100, "seeds": 3}
 HD_INITIAL_LRS = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
 HD_GRID = [10 ** (-k / 2) for k in range(2, 11)]  # 1e-1 ... 1e-5, half decades: the tuned fixed rate
+HD_WIDE = [1.0, 10 ** -0.5]  # also run for the base optimizers: is the best fixed rate above the range?
 HD_METHODS = {  # name -> (base, kwargs); base methods have no hypergradient
     "sgd": ("sgd", {}),
     "sgd-hd add beta=1e-3 (paper)": ("sgdhd", {"hypergrad_lr": 1e-3}),
@@ -73,7 +76,8 @@ def _digits():
     Xva, Xte, yva, yte = train_test_split(Xrest, yrest, test_size=0.5, random_state=0, stratify=yrest)
     scaler = StandardScaler().fit(Xtr)
     t = lambda a: torch.tensor(scaler.transform(a), dtype=torch.float32)  # noqa: E731
-    return {"train": (t(Xtr), torch.tensor(ytr)), "val": (t(Xva), torch.tensor(yva)), "test": (t(Xte), torch.tensor(yte))}
+    return {"train": (t(Xtr), torch.tensor(ytr)), "val": (t(Xva), torch.tensor(yva)),
+            "test": (t(Xte), torch.tensor(yte))}
 
 
 class _Batches:
@@ -191,7 +195,7 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
     torch.manual_seed(seed)
     hp = StnHyperparameters({k: Hyper(lo, hi, init=STN_INIT) for k, (lo, hi) in STN_RANGES.items()})
     model = StnMLP(64, sz["hidden"], 10, hp)
-    trainer = StnTrainer(model, hp, lr=sz["lr"], seed=seed, **STN_COMMON, **STN_VARIANTS[variant])
+    trainer = StnTrainer(model, hp, lr=sz["lr"], seed=seed, **{**STN_COMMON, **STN_VARIANTS[variant]})
     val_batches = _Batches(*data["val"], sz["batch"], seed + 7)
     result = trainer.fit(_Batches(*data["train"], sz["batch"], seed), val_batches, sz["epochs"])
     with torch.no_grad():
@@ -201,10 +205,12 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
     n_eval = sz["epochs"] * len(data["val"][0]) + len(Xte)
     macs = _mlp_macs(sizes, len(hp)) * (3 * (result.train_examples + result.val_examples) + n_eval)
     epochs = (result.train_examples + result.val_examples) / len(data["train"][0])
+    cpu_s = _cpu() - start
+    retrain = _fixed_trial(result.hyperparameters, seed * 1000 + 999, sz, data)  # STN's final values, held fixed
     return {"kind": "stn", "variant": variant, "seed": seed, "val_loss": result.val_loss, "test_loss": test,
-            "hyperparameters": result.hyperparameters, "schedule": result.schedule, "macs": macs,
+            "retrain": retrain, "hyperparameters": result.hyperparameters, "schedule": result.schedule, "macs": macs,
             "epoch_equivalents": epochs, "train_examples": result.train_examples,
-            "val_examples": result.val_examples, "cpu_s": _cpu() - start}
+            "val_examples": result.val_examples, "cpu_s": cpu_s}
 
 
 def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dict], str]:
@@ -227,6 +233,11 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
         rows.append({"method": variant, "val": [r["val_loss"] for r in vs], "test": [r["test_loss"] for r in vs],
                      "macs": [r["macs"] for r in vs], "epochs": [r["epoch_equivalents"] for r in vs],
                      "cpu_s": [r["cpu_s"] for r in vs], "seeds": [r["seed"] for r in vs]})
+        rows.append({"method": f"{variant}, then retrained at its final values",
+                     "val": [r["retrain"]["val_loss"] for r in vs], "test": [r["retrain"]["test_loss"] for r in vs],
+                     "macs": [r["macs"] + r["retrain"]["macs"] for r in vs],
+                     "epochs": [r["epoch_equivalents"] + r["retrain"]["epochs"] for r in vs],
+                     "cpu_s": [r["cpu_s"] + r["retrain"]["cpu_s"] for r in vs]})
     stn_macs = [r["macs"] for r in stn]
     if stn_macs:  # random search cut at the compute an STN run used: its first k trials
         k = max(1, int(round(np.mean(stn_macs) / trial_macs)))
@@ -237,7 +248,8 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
                      "macs": [sum(t["macs"] for t in c) for c in cuts], "epochs": [k * sz["epochs"]] * len(cuts),
                      "cpu_s": [sum(t["cpu_s"] for t in c) for c in cuts]})
     rs_row = rows[0]
-    lines = ["| method | val loss (mean ± sd) | test loss | MACs ×1e9 | epochs | CPU s | STN ≤ RS best (seeds) | compute / RS: MACs (CPU s) |",
+    lines = ["| method | val loss (mean ± sd) | test loss | MACs ×1e9 | epochs | CPU s | STN ≤ RS best (seeds) "
+             "| compute / RS: MACs (CPU s) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         beat, ratio = "", ""
@@ -338,8 +350,10 @@ def _hd_job(model_kind: str, method: str, lrs: list[float], seed: int, sz: dict)
 def _hd_summary(runs: list[dict]) -> tuple[list[dict], str]:
     rows = []
     lines = ["| model | method | final train loss at lr0 = " + " / ".join(f"{lr:g}" for lr in HD_INITIAL_LRS)
-             + " | spread | spread ratio (base / this) | best run | best fixed lr (grid) | best / best fixed |",
-             "|---|---|---|---|---|---|---|---|"]
+             + " | spread | spread ratio (base / this) | best run | best fixed lr (grid 1e-5..1e-1) "
+             "| best / best fixed "
+             "| best fixed lr (grid to 1) | best / that |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for model in ("logreg", "mlp"):
         def mean_loss(method, lr):
             vals = [r["train_loss"] for r in runs if r["model"] == model and r["method"] == method
@@ -359,12 +373,17 @@ def _hd_summary(runs: list[dict]) -> tuple[list[dict], str]:
                    "spread_ratio": base_spread / spread if spread > 0 else float("inf"), "best": best,
                    "best_fixed": grid[best_fixed_lr], "best_fixed_lr": best_fixed_lr,
                    "best_over_fixed": best / grid[best_fixed_lr]}
+            wide = {lr: mean_loss(family, lr) for lr in HD_GRID + HD_WIDE}
+            wide_lr = min(wide, key=lambda k: wide[k] if math.isfinite(wide[k]) else np.inf)
+            row.update({"best_fixed_wide": wide[wide_lr], "best_fixed_wide_lr": wide_lr,
+                        "best_over_fixed_wide": best / wide[wide_lr]})
             row["meets_spread"] = base != family and row["spread_ratio"] >= 5
             row["meets_best"] = row["best_over_fixed"] <= 1.05
             rows.append(row)
             lines.append(f"| {model} | {method} | " + " / ".join(f"{v:.4f}" for v in per_lr)
                          + f" | {spread:.4f} | {row['spread_ratio']:.1f} | {best:.4f} | "
-                         f"{grid[best_fixed_lr]:.4f} (lr {best_fixed_lr:.2g}) | {row['best_over_fixed']:.3f} |")
+                         f"{grid[best_fixed_lr]:.4f} (lr {best_fixed_lr:.2g}) | {row['best_over_fixed']:.3f} | "
+                         f"{wide[wide_lr]:.4f} (lr {wide_lr:.2g}) | {row['best_over_fixed_wide']:.3f} |")
     return rows, "\n".join(lines)
 
 
@@ -373,8 +392,9 @@ def _plot_hd(runs: list[dict], path: Path, seed: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = ["sgd", "sgd-hd add beta=1e-3 (paper)", "adam", "adam-hd add beta=1e-7 (paper)"]
-    fig, axes = plt.subplots(2, len(shown), figsize=(4 * len(shown), 6.4), sharey="row")
+    shown = ["sgd", "sgd-hd add beta=1e-3 (paper)", "sgd-hd mul beta=0.1",
+             "adam", "adam-hd add beta=1e-7 (paper)", "adam-hd mul beta=0.1"]
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.6 * len(shown), 6.4), sharey="row")
     for i, model in enumerate(("logreg", "mlp")):
         for j, method in enumerate(shown):
             ax = axes[i, j]
@@ -383,7 +403,8 @@ def _plot_hd(runs: list[dict], path: Path, seed: int) -> None:
                           and math.isclose(r["lr0"], lr)), None)
                 if r is not None:
                     ax.plot(range(1, len(r["curve"]) + 1), r["curve"], color=plt.cm.viridis(k / 4), label=f"lr0={lr:g}")
-            ax.set(yscale="log", title=f"{model}: {method}", xlabel="epoch")
+            ax.set(yscale="log", xlabel="epoch")
+            ax.set_title(f"{model}: {method}", fontsize=9)
             if j == 0:
                 ax.set_ylabel("training loss")
     axes[0, 0].legend(fontsize=7)
@@ -431,12 +452,14 @@ def run_hypergrad(n_jobs: int, quick: bool) -> None:
     for model in ("logreg", "mlp"):
         for seed in range(sz["seeds"]):
             for method, (base, _) in HD_METHODS.items():
-                lrs = sorted(set(HD_GRID) | set(HD_INITIAL_LRS)) if base in ("sgd", "adam") else HD_INITIAL_LRS
+                fixed = base in ("sgd", "adam")
+                lrs = sorted(set(HD_GRID) | set(HD_INITIAL_LRS) | set(HD_WIDE)) if fixed else HD_INITIAL_LRS
                 jobs.append((_hd_job, model, method, lrs, seed, sz))
     runs = [r for batch in _run_jobs(jobs, n_jobs) for r in batch]
     wall = time.time() - t0
     rows, table = _hd_summary(runs)
-    meta = {"sizes": sz, "initial_lrs": HD_INITIAL_LRS, "grid": HD_GRID, "methods": HD_METHODS, "wall_s": wall,
+    meta = {"sizes": sz, "initial_lrs": HD_INITIAL_LRS, "grid": HD_GRID, "wide_grid": HD_WIDE,
+            "methods": HD_METHODS, "wall_s": wall,
             "n_jobs": n_jobs, "loss": "full-batch training cross-entropy after the last epoch, mean over seeds"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "_quick" if quick else ""
