@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ConfigSpace.util import deactivate_inactive_hyperparameters
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.strategies.base import BaseStrategy
@@ -59,6 +60,16 @@ def _row(strategy: BaseStrategy, t: FrozenTrial) -> Row | None:
         inter = {int(k): sign * float(v) for k, v in t.intermediate_values.items() if math.isfinite(v)}
         return (t.number, "P", config, inter)
     return (t.number, "F", config, None)
+
+
+def drop_inactive(space, config: dict) -> dict:
+    """``config`` without the hyperparameters whose conditions do not hold (ConfigSpace decides,
+    so every condition type counts, numeric ones included)."""
+    try:
+        active = dict(deactivate_inactive_hyperparameters(dict(config), space.cs))
+    except Exception:  # an incomplete config: keep what the space's own check says
+        return {k: config[k] for k in space.active_names(config) if k in config}
+    return {k: config[k] for k in space.names if k in active and k in config}
 
 
 def config_key(config: dict) -> tuple:

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial
 from scipy.stats import qmc
 
 from hpo.strategies._acquisition import UnitFeatures, log_expected_improvement, maximize
-from hpo.strategies._history import config_key, history_rows
+from hpo.strategies._history import config_key, drop_inactive, history_rows
 from hpo.strategies.base import BaseStrategy
 from surrogates.base import SurrogateFitError, single_threaded_blas
 from surrogates.gp import GPSurrogate
@@ -101,6 +101,11 @@ class GPStrategy(BaseStrategy):
             u = self._units[key] = self.space.to_unit(config)
         return u
 
+    def _decode(self, u: np.ndarray) -> dict:
+        """A unit-cube point as a configuration, every value decoded, inactive ones dropped."""
+        full = self.space.from_unit(np.where(np.isnan(u), 0.5, u))
+        return drop_inactive(self.space, full)
+
     # --- proposing ---------------------------------------------------------------------
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
         rows = history_rows(self, history)
@@ -124,7 +129,7 @@ class GPStrategy(BaseStrategy):
         out: list[dict] = []
         for _ in range(8):
             for u in sobol.random(max(8, 2 * (n + len(seen)))):
-                config = self.space.from_unit(u)
+                config = self._decode(u)
                 if config_key(config) not in seen:
                     seen.add(config_key(config))
                     out.append(config)
@@ -168,7 +173,7 @@ class GPStrategy(BaseStrategy):
         starts = np.nan_to_num(U[order], nan=0.5)
         for _ in range(3):
             u, _ = maximize(acq, U.shape[1], rng, starts=starts, n_random=self.n_candidates, n_local=self.n_local)
-            config = self.space.from_unit(u)
+            config = self._decode(u)
             if config_key(config) not in seen:
                 return config
             starts = None  # the optimum is taken (a discrete space): search again from random points

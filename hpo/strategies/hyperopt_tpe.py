@@ -21,7 +21,7 @@ from ConfigSpace import EqualsCondition, InCondition
 from hyperopt import JOB_STATE_DONE, JOB_STATE_RUNNING, STATUS_OK, Domain, Trials, hp, tpe
 from optuna.trial import FrozenTrial
 
-from hpo.strategies._history import history_rows
+from hpo.strategies._history import drop_inactive, history_rows
 from hpo.strategies.base import BaseStrategy
 
 __all__ = ["HyperoptTPEStrategy"]
@@ -210,7 +210,7 @@ class HyperoptTPEStrategy(BaseStrategy):
             vals = {lab: v[0] for lab, v in new[0]["misc"]["vals"].items() if len(v)}
             config: dict = {}
             _decode(self._nodes, vals, config)
-            config = {k: config[k] for k in self.space.active_names(config) if k in config}
+            config = drop_inactive(self.space, config)
             out.append(config)
             docs.append(self._doc(tid, config, None))
         return out
