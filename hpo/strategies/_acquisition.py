@@ -131,7 +131,7 @@ class UnitFeatures:
 
 def maximize(acq: Callable[[np.ndarray], np.ndarray], d: int, rng: np.random.Generator, *,
              starts: np.ndarray | None = None, n_random: int = 1000, n_local: int = 5,
-             n_steps: int = 25, n_neighbours: int = 32, sigma: float = 0.1) -> tuple[np.ndarray, float]:
+             n_steps: int = 15, n_neighbours: int = 32, sigma: float = 0.1) -> tuple[np.ndarray, float]:
     """Maximise ``acq`` (batched: (n, d) -> (n,)) over the unit cube.
 
     Random sampling (plus the given ``starts``) picks the ``n_local`` best points; each

@@ -7,10 +7,11 @@ and earlier proposals of the same call are fantasised with a constant liar (the 
 observed loss by default), so parallel workers and ``ask(n>1)`` spread out.
 
 Purity and speed: the kernel hyperparameters are optimised on the first ``m`` finished
-trials (by trial number), ``m`` the last refit point (every trial up to 20, then about every
-``n/20`` trials), and cached; every call conditions that kernel on all data. So a call
-costs a kernel refactorisation, not a hyperparameter fit, most of the time, and the
-proposal is still a function of (seed, history).
+trials (by trial number; at most ``max_fit_points`` of them, evenly spread), ``m`` the last
+refit point (every trial up to 20, then about every ``n/20`` trials), and cached; every
+call conditions that kernel on all data. So a call costs a kernel refactorisation, not a
+hyperparameter fit, most of the time, and the proposal is still a function of (seed,
+history).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class GPStrategy(BaseStrategy):
         liar: value given to running trials: ``"mean"``, ``"min"`` (best) or ``"max"`` (worst) loss.
         n_restarts: restarts of the kernel hyperparameter fit.
         xi: exploration margin of expected improvement (in loss units).
+        max_fit_points: the kernel hyperparameters are fitted on at most this many trials
+            (evenly spread over the history); the GP is then conditioned on all of them.
 
     Example:
         >>> import hpo
@@ -63,10 +66,11 @@ class GPStrategy(BaseStrategy):
 
     name = "gp"
 
-    def __init__(self, n_initial: int | None = None, n_candidates: int = 1000, n_local: int = 5,
-                 liar: str = "mean", n_restarts: int = 2, xi: float = 0.0):
+    def __init__(self, n_initial: int | None = None, n_candidates: int = 512, n_local: int = 5,
+                 liar: str = "mean", n_restarts: int = 1, xi: float = 0.0, max_fit_points: int = 64):
         super().__init__()
-        for name, v, low in (("n_candidates", n_candidates, 1), ("n_local", n_local, 1), ("n_restarts", n_restarts, 0)):
+        for name, v, low in (("n_candidates", n_candidates, 1), ("n_local", n_local, 1), ("n_restarts", n_restarts, 0),
+                             ("max_fit_points", max_fit_points, 2)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         if n_initial is not None and (isinstance(n_initial, bool) or not isinstance(n_initial, numbers.Integral)
@@ -78,7 +82,7 @@ class GPStrategy(BaseStrategy):
             raise ValueError(f"xi must be a non-negative number, got {xi!r}")
         self.n_initial = n_initial
         self.n_candidates, self.n_local, self.n_restarts = int(n_candidates), int(n_local), int(n_restarts)
-        self.liar, self.xi = liar, float(xi)
+        self.liar, self.xi, self.max_fit_points = liar, float(xi), int(max_fit_points)
         self._units: dict = {}
         self._fit_key = None
         self._gp: GPSurrogate | None = None
@@ -143,7 +147,10 @@ class GPStrategy(BaseStrategy):
                tuple(r[3] for r in done[:m]))
         if key != self._fit_key or self._gp is None:
             gp = GPSurrogate(n_restarts=self.n_restarts, seed=self._seed)
-            gp.fit(X[:m], y[:m])
+            rows = np.arange(m)
+            if m > self.max_fit_points:  # hyperparameters from an even spread of the history: O(k^3), not O(m^3)
+                rows = np.unique(np.linspace(0, m - 1, self.max_fit_points).round().astype(int))
+            gp.fit(X[rows], y[rows])
             self._gp, self._fit_key = gp, key
         return self._gp
 
