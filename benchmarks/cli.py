@@ -1,0 +1,163 @@
+"""``hpo bench``: list the benchmarks, run a sweep, write a report.
+
+The typer sub-app ``app`` is mounted by ``hpo/cli.py`` as ``hpo bench``::
+
+    hpo bench list
+    hpo bench run --benchmarks standard --strategies hpo,peers --seeds 10 --budget 50 --jobs 2 --out results/
+    hpo bench report results/ --out report/
+
+``--strategies`` takes hpo strategy names (``tpe``, ``homopt:gp``), peer names
+(``optuna-tpe``, ``hebo``, ...) and the groups ``hpo`` (every hpo strategy that imports
+here, without homopt) and ``peers`` (every installed default peer). An interrupted run
+resumes: finished runs are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(help="Benchmarks: HPOBench-style problems, a side-by-side runner, Bayesmark-style scores.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def hpo_strategies() -> list[str]:
+    """hpo strategies that can be built here (homopt variants are named explicitly, e.g. homopt:tpe)."""
+    from hpo.strategies import available, make_strategy
+
+    out = []
+    for name in available():
+        if name == "homopt":
+            continue
+        try:
+            make_strategy(name)
+        except Exception:  # not implemented yet, or an optional library is missing
+            continue
+        out.append(name)
+    return out
+
+
+def expand_strategies(names: list[str]) -> list[str]:
+    from benchmarks.peers import available_peers
+    from benchmarks.runner import DEFAULT_PEERS
+
+    out: list[str] = []
+    for name in names:
+        if name == "hpo":
+            group = hpo_strategies()
+        elif name == "peers":
+            group = [p for p in DEFAULT_PEERS if p in available_peers()]
+        else:
+            group = [name]
+        out += [g for g in group if g not in out]
+    return out
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List benchmark suites, benchmarks, hpo strategies and peers."""
+    from benchmarks.peers import available_peers
+    from benchmarks.registry import available, suites
+
+    typer.echo("suites:")
+    for name, members in suites().items():
+        typer.echo(f"  {name} ({len(members)}): {', '.join(members[:8])}{', ...' if len(members) > 8 else ''}")
+    typer.echo(f"benchmarks ({len(available())}):")
+    for name in available():
+        typer.echo(f"  {name}")
+    typer.echo(f"hpo strategies: {', '.join(hpo_strategies())} (and homopt:<base>)")
+    typer.echo(f"peers: {', '.join(available_peers())}")
+    typer.echo("external: any package.module:Class with the HPOBench interface")
+
+
+@app.command("run")
+def run_cmd(
+    benchmarks: List[str] = typer.Option(["standard"], "--benchmarks", "-b", help="names, suites or module:Class, comma-separated"),
+    strategies: List[str] = typer.Option(["hpo,peers"], "--strategies", "-s", help="hpo strategies, peers, or the groups hpo / peers"),
+    seeds: int = typer.Option(10, help="number of seeds (0 .. seeds-1)"),
+    budget: int = typer.Option(50, help="evaluations per run"),
+    jobs: int = typer.Option(2, help="worker processes"),
+    out: str = typer.Option("results", help="results folder (a rerun resumes in it)"),
+    retry_errors: bool = typer.Option(False, help="rerun runs that ended in an error"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Run strategies x benchmarks x seeds at a budget; finished runs are skipped."""
+    from benchmarks.registry import UnknownBenchmarkError, expand, make_benchmark
+    from benchmarks.runner import UnknownStrategyNameError, check_strategies, run_suite
+
+    if seeds < 1 or budget < 1 or jobs < 1:
+        _fail(f"--seeds, --budget and --jobs must be >= 1 (got {seeds}, {budget}, {jobs})")
+    try:
+        names = expand(_split(benchmarks))
+        for name in names:
+            make_benchmark(name)
+        strats = check_strategies(expand_strategies(_split(strategies)))
+    except (UnknownBenchmarkError, UnknownStrategyNameError) as e:
+        _fail(str(e))
+    if not strats or not names:
+        _fail("nothing to run: give at least one strategy and one benchmark")
+    typer.echo(f"{len(strats)} strategies x {len(names)} benchmarks x {seeds} seeds, budget {budget} -> {out}")
+    paths = run_suite(strats, names, seeds=seeds, budget=budget, out=out, jobs=jobs,
+                      progress=not quiet, retry_errors=retry_errors)
+    typer.echo(f"{len(paths)} runs in {out}; report with: hpo bench report {out} --out {out.rstrip('/')}-report")
+
+
+@app.command("report")
+def report_cmd(
+    results: str = typer.Argument(..., help="results folder written by `hpo bench run`"),
+    out: str = typer.Option("report", help="folder for report.md, scores.json and the PNGs"),
+    budgets: str = typer.Option("10,25,50,100", help="budgets to score at, comma-separated"),
+    strategies: Optional[List[str]] = typer.Option(None, "--strategies", "-s", help="only these strategies"),
+    title: str = typer.Option("Benchmark results", help="report title"),
+) -> None:
+    """Score a results folder and write the markdown tables and plots."""
+    from pathlib import Path
+
+    from benchmarks.report import write_report
+
+    if not Path(results).is_dir():
+        _fail(f"results folder {results!r} does not exist; run `hpo bench run --out {results}` first")
+    try:
+        bud = [int(b) for b in budgets.split(",") if b.strip()]
+    except ValueError:
+        _fail(f"--budgets must be integers like 10,25,50, got {budgets!r}")
+    with _progress("scoring and plotting"):
+        try:
+            md = write_report(results, out, budgets=bud, strategies=_split(strategies) or None, title=title,
+                              command=f"hpo bench report {results} --out {out} --budgets {budgets}")
+        except (ValueError, FileNotFoundError) as e:
+            _fail(str(e))
+    typer.echo(f"wrote {md} and the plots beside it")
+
+
+class _progress:
+    """A spinner with elapsed time for the report step (scoring + plots take a few seconds)."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._p = Progress(SpinnerColumn(), TextColumn(self.what), TimeElapsedColumn(), transient=True)
+        self._p.__enter__()
+        self._p.add_task(self.what, total=None)
+        return self
+
+    def __exit__(self, *exc):
+        self._p.__exit__(*exc)
+        return False
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,354 @@
+"""The peer optimizers, run natively through their own libraries (not through hpo).
+
+Each peer drives an ``objective(config) -> loss`` for ``budget`` evaluations with the
+library's own loop and default settings: ``optuna-tpe``, ``optuna-gp``, ``optuna-random``
+(optuna samplers, define-by-run), ``hyperopt`` (``fmin`` with TPE and its own ``Trials``),
+``smac3-hpo`` and ``smac3-bb`` (SMAC3 facades, ask/tell) and ``hebo`` (HEBO 0.3.6, when it is
+importable). Conditional spaces are declared natively where the library can (optuna
+define-by-run, hyperopt nested ``hp.choice``, SMAC's ConfigSpace); HEBO samples every
+parameter and the inactive ones are dropped before evaluation.
+
+Example:
+    >>> from benchmarks.synthetic import Branin
+    >>> from benchmarks.peers import run_peer
+    >>> b = Branin()
+    >>> losses = []
+    >>> def f(config):
+    ...     losses.append(b.objective_function(config)["function_value"])
+    ...     return losses[-1]
+    >>> run_peer("optuna-random", b.get_configuration_space(), f, budget=5, seed=0)
+    >>> len(losses)
+    5
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+from ConfigSpace import (
+    CategoricalHyperparameter,
+    ConfigurationSpace,
+    Constant,
+    EqualsCondition,
+    InCondition,
+    OrdinalHyperparameter,
+    UniformFloatHyperparameter,
+    UniformIntegerHyperparameter,
+)
+
+from hpo.space import Space
+
+__all__ = ["PEERS", "available_peers", "run_peer", "peer_versions"]
+
+Objective = Callable[[dict], float]
+
+
+def _hebo_importable() -> bool:
+    return importlib.util.find_spec("hebo") is not None
+
+
+def available_peers() -> list[str]:
+    """Peer names whose library is installed here."""
+    return [p for p in PEERS if p != "hebo" or _hebo_importable()]
+
+
+def peer_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("optuna", "hyperopt", "smac", "hebo", "ConfigSpace"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def run_peer(name: str, cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+    """Run peer ``name`` on ``cs`` for ``budget`` calls of ``objective`` (minimised), seeded."""
+    if name not in PEERS:
+        raise ValueError(f"unknown peer {name!r}; available: {', '.join(PEERS)}")
+    if name == "hebo" and not _hebo_importable():
+        raise ImportError(
+            "hebo is not installed; `pip install --no-deps hebo==0.3.6 && pip install pymoo gpytorch GPy catboost disjoint-set`"
+        )
+    PEERS[name](cs, objective, budget, seed)
+
+
+# --- optuna -----------------------------------------------------------------
+
+
+def _optuna(sampler_factory: Callable[[int], Any]):
+    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        space = Space(cs)
+        order = _topological(cs)
+        study = optuna.create_study(direction="minimize", sampler=sampler_factory(seed))
+        for _ in range(budget):
+            trial = study.ask()
+            config: dict = {}
+            for name in order:
+                if space.is_active(name, config):
+                    config[name] = _suggest(trial, name, cs[name])
+            loss = objective(config)
+            study.tell(trial, loss if math.isfinite(loss) else None, state=None if math.isfinite(loss) else optuna.trial.TrialState.FAIL)
+
+    return run
+
+
+def _suggest(trial, name: str, hp) -> Any:
+    if isinstance(hp, UniformFloatHyperparameter):
+        return trial.suggest_float(name, hp.lower, hp.upper, log=hp.log)
+    if isinstance(hp, UniformIntegerHyperparameter):
+        return trial.suggest_int(name, int(hp.lower), int(hp.upper), log=hp.log)
+    return trial.suggest_categorical(name, list(_choices(hp)))
+
+
+def _choices(hp) -> list:
+    if isinstance(hp, Constant):
+        return [hp.value]
+    if isinstance(hp, OrdinalHyperparameter):
+        return list(hp.sequence)
+    return list(hp.choices)
+
+
+def _topological(cs: ConfigurationSpace) -> list[str]:
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for parent in cs.parents_of[name]:
+            visit(parent.name)
+        order.append(name)
+
+    for name in cs.keys():
+        visit(name)
+    return order
+
+
+def _tpe(seed):
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _gp(seed):
+    import optuna
+
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _random(seed):
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+# --- hyperopt ------------------------------------------------------------------
+
+
+def _hyperopt(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+
+    space = Space(cs)
+    hspace, nested = _hyperopt_space(cs)
+
+    def fn(sample):
+        config = _flatten(sample) if nested else dict(sample)
+        config = {k: _cast(cs[k], v) for k, v in config.items()}
+        config = {k: config[k] for k in space.active_names(config) if k in config}
+        loss = objective(config)
+        return {"loss": loss, "status": STATUS_OK} if math.isfinite(loss) else {"status": STATUS_FAIL}
+
+    fmin(
+        fn,
+        hspace,
+        algo=tpe.suggest,
+        max_evals=budget,
+        trials=Trials(),
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
+
+
+def _hyperopt_dim(name: str, hp):
+    from hyperopt import hp as H
+
+    if isinstance(hp, UniformFloatHyperparameter):
+        if hp.log:
+            return H.loguniform(name, math.log(hp.lower), math.log(hp.upper))
+        return H.uniform(name, hp.lower, hp.upper)
+    if isinstance(hp, UniformIntegerHyperparameter):
+        if hp.log:
+            return H.qloguniform(name, math.log(hp.lower), math.log(hp.upper), 1)
+        return H.uniformint(name, int(hp.lower), int(hp.upper))
+    return H.choice(name, _choices(hp))
+
+
+def _hyperopt_space(cs: ConfigurationSpace):
+    """A hyperopt space: nested ``hp.choice`` when every condition is 'categorical parent == / in values'."""
+    simple = all(
+        isinstance(c, (EqualsCondition, InCondition)) and isinstance(c.parent, CategoricalHyperparameter)
+        for c in cs.conditions
+    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys())
+    if not cs.conditions or not simple:
+        return {n: _hyperopt_dim(n, cs[n]) for n in cs.keys()}, False
+
+    from hyperopt import hp as H
+
+    def children(parent: str, value) -> list[str]:
+        out = []
+        for c in cs.conditions:
+            if c.parent.name != parent:
+                continue
+            values = [c.value] if isinstance(c, EqualsCondition) else list(c.values)
+            if value in values:
+                out.append(c.child.name)
+        return out
+
+    def node(name: str):
+        hp = cs[name]
+        if not isinstance(hp, CategoricalHyperparameter) or not cs.children_of[name]:
+            return _hyperopt_dim(name, hp)
+        options = []
+        for value in hp.choices:
+            option = {"__name": name, "__value": value}
+            option.update({child: node(child) for child in children(name, value)})
+            options.append(option)
+        return H.choice(name, options)
+
+    roots = [n for n in cs.keys() if not cs.parents_of[n]]
+    return {n: node(n) for n in roots}, True
+
+
+def _flatten(sample: dict) -> dict:
+    out = {}
+    for key, value in sample.items():
+        if isinstance(value, dict) and "__name" in value:
+            out[value["__name"]] = value["__value"]
+            out.update(_flatten({k: v for k, v in value.items() if not k.startswith("__")}))
+        else:
+            out[key] = value
+    return out
+
+
+def _cast(hp, value):
+    if isinstance(hp, UniformIntegerHyperparameter):
+        return int(min(max(int(round(float(value))), hp.lower), hp.upper))
+    if isinstance(hp, UniformFloatHyperparameter):
+        return float(min(max(float(value), hp.lower), hp.upper))
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --- SMAC3 -------------------------------------------------------------------------
+
+
+def _smac(facade_name: str):
+    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+        import logging
+
+        import smac
+        from smac import Scenario
+        from smac.runhistory.dataclasses import TrialValue
+
+        logging.getLogger("smac").setLevel(logging.ERROR)
+        facade = getattr(smac, facade_name)
+        with tempfile.TemporaryDirectory(prefix="smac3-") as tmp:
+            scenario = Scenario(cs, deterministic=True, n_trials=budget, seed=seed, output_directory=tmp)
+            opt = facade(scenario, _dummy_target, overwrite=True, logging_level=40)
+            for _ in range(budget):
+                info = opt.ask()
+                loss = objective(dict(info.config))
+                opt.tell(info, TrialValue(cost=loss if math.isfinite(loss) else 1e12))
+
+    return run
+
+
+def _dummy_target(config, seed: int = 0) -> float:  # SMAC needs a target; ask/tell never calls it
+    raise RuntimeError("ask/tell only")
+
+
+# --- HEBO ------------------------------------------------------------------------------
+
+
+def _hebo(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+    import torch
+    from hebo.design_space.design_space import DesignSpace
+    from hebo.optimizers.hebo import HEBO
+
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    space = Space(cs)
+    params = []
+    for name in cs.keys():
+        hp = cs[name]
+        if isinstance(hp, UniformFloatHyperparameter):
+            kind = "pow" if hp.log else "num"
+            params.append({"name": name, "type": kind, "lb": hp.lower, "ub": hp.upper})
+        elif isinstance(hp, UniformIntegerHyperparameter):
+            kind = "pow_int" if hp.log else "int"
+            params.append({"name": name, "type": kind, "lb": int(hp.lower), "ub": int(hp.upper)})
+        else:
+            params.append({"name": name, "type": "cat", "categories": [str(c) for c in _choices(hp)]})
+    opt = HEBO(DesignSpace().parse(params), scramble_seed=seed)
+    with _seeded_pymoo():
+        _hebo_loop(opt, cs, space, objective, budget)
+
+
+def _hebo_loop(opt, cs, space, objective, budget) -> None:
+    for _ in range(budget):
+        rec = opt.suggest(n_suggestions=1)
+        row = rec.iloc[0].to_dict()
+        config = {}
+        for name in cs.keys():
+            hp = cs[name]
+            if isinstance(hp, (UniformFloatHyperparameter, UniformIntegerHyperparameter)):
+                config[name] = _cast(hp, row[name])
+            else:
+                config[name] = next(c for c in _choices(hp) if str(c) == str(row[name]))
+        config = {k: config[k] for k in space.active_names(config)}
+        loss = objective(config)
+        opt.observe(rec, np.array([[loss if math.isfinite(loss) else 1e12]]))
+
+
+class _seeded_pymoo:
+    """HEBO calls pymoo's ``minimize`` without a seed; pymoo >= 0.6.1 then seeds from the OS.
+
+    Hand it a seed drawn from numpy's global generator (which the run seeded), so HEBO runs
+    reproduce; nothing else about HEBO changes.
+    """
+
+    def __enter__(self):
+        import hebo.acq_optimizers.evolution_optimizer as evo
+
+        self._evo, self._orig = evo, evo.minimize
+        orig = self._orig
+
+        def minimize(*args, **kwargs):
+            kwargs.setdefault("seed", int(np.random.randint(0, 2**31 - 1)))
+            return orig(*args, **kwargs)
+
+        evo.minimize = minimize
+        return self
+
+    def __exit__(self, *exc):
+        self._evo.minimize = self._orig
+        return False
+
+
+PEERS: dict[str, Callable[[ConfigurationSpace, Objective, int, int], None]] = {
+    "optuna-tpe": _optuna(_tpe),
+    "optuna-gp": _optuna(_gp),
+    "optuna-random": _optuna(_random),
+    "hyperopt": _hyperopt,
+    "smac3-hpo": _smac("HyperparameterOptimizationFacade"),
+    "smac3-bb": _smac("BlackBoxFacade"),
+    "hebo": _hebo,
+}

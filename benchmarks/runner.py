@@ -1,0 +1,483 @@
+"""The side-by-side runner: strategies x benchmarks x seeds at a budget, in worker processes.
+
+Every run (strategy, benchmark, seed, budget) is one JSON file
+``<out>/<benchmark>/<strategy>/seed<k>-budget<b>.json``, written atomically when the run
+ends; a rerun skips runs whose file exists, so an interrupted sweep resumes where it stopped.
+hpo strategies run through the Study ask/tell API; the peers (:mod:`benchmarks.peers`) run
+natively in the same sweep. Each run is seeded from (strategy, benchmark, seed), so a rerun
+reproduces every configuration and loss exactly; times are recorded, never scored.
+
+Per trial the file keeps the loss, the configuration, the objective time and the strategy
+overhead (time from the end of one evaluation to the start of the next: the ask, the tell and
+anything the library does in between), plus errors.
+
+Example (as a library, e.g. to add strategies to the committed standard run):
+    >>> from benchmarks.runner import run_suite
+    >>> paths = run_suite(["random"], ["branin"], seeds=2, budget=5,
+    ...                   out="/tmp/hpo-doctest-results", jobs=1, progress=False)
+    >>> len(paths)
+    2
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import time
+import traceback
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "RunSpec",
+    "run_suite",
+    "run_one",
+    "plan",
+    "load_results",
+    "result_path",
+    "check_strategies",
+    "UnknownStrategyNameError",
+    "DEFAULT_PEERS",
+]
+
+DEFAULT_PEERS = ["optuna-tpe", "optuna-gp", "optuna-random", "hyperopt", "smac3-hpo", "hebo"]
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# a rough relative cost per run, to start the slow runs first and balance the workers
+_COST_HINT = {"hebo": 50, "smac": 12, "smac-bb": 20, "smac3-hpo": 12, "smac3-bb": 20, "gp": 15, "optuna-gp": 15}
+
+
+class UnknownStrategyNameError(ValueError):
+    """A strategy name is neither an hpo strategy nor a peer; the message lists both."""
+
+
+@dataclass(frozen=True, order=True)
+class RunSpec:
+    """One run: a strategy on a benchmark with one seed and a budget of evaluations."""
+
+    strategy: str
+    benchmark: str
+    seed: int
+    budget: int
+
+    @property
+    def run_seed(self) -> int:
+        """The seed the strategy gets: stable across machines, distinct per (strategy, benchmark, seed)."""
+        return zlib.crc32(f"{self.strategy}|{self.benchmark}|{self.seed}".encode()) & 0x7FFFFFFF
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name)
+
+
+def result_path(out: str | Path, spec: RunSpec) -> Path:
+    return Path(out) / _safe(spec.benchmark) / _safe(spec.strategy) / f"seed{spec.seed}-budget{spec.budget}.json"
+
+
+def _is_peer(name: str) -> bool:
+    from benchmarks.peers import PEERS
+
+    return name in PEERS
+
+
+def check_strategies(names: Sequence[str]) -> list[str]:
+    """Validate strategy names (hpo strategies or peers); raise listing what exists."""
+    from benchmarks.peers import PEERS, available_peers
+    from hpo.strategies import available
+
+    from hpo.pruners import PRUNERS
+
+    hpo_names = available()
+    for name in names:
+        base, pruner = _split_pruner(name)
+        if pruner is not None:
+            if pruner not in PRUNERS:
+                raise UnknownStrategyNameError(f"unknown pruner {pruner!r} in {name!r}; pruners: {', '.join(PRUNERS)}")
+            if base in PEERS or base.partition(":")[0] not in hpo_names:
+                raise UnknownStrategyNameError(f"{name!r}: a pruner needs an hpo strategy before the '+'; hpo strategies: {', '.join(hpo_names)}")
+            continue
+        if name in PEERS:
+            if name not in available_peers():
+                raise UnknownStrategyNameError(f"peer {name!r} is not installed here; installed peers: {', '.join(available_peers())}")
+            continue
+        if name.partition(":")[0] not in hpo_names:
+            raise UnknownStrategyNameError(
+                f"unknown strategy {name!r}; hpo strategies: {', '.join(hpo_names)}; peers: {', '.join(available_peers())}"
+            )
+    return list(names)
+
+
+def plan(strategies: Sequence[str], benchmarks: Sequence[str], seeds: int | Iterable[int], budget: int) -> list[RunSpec]:
+    """Every run of the sweep: seed by seed (an interrupted sweep leaves whole seeds done), and
+    within a seed the slow strategies first (so the workers finish together)."""
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    specs = [RunSpec(s, b, k, int(budget)) for b in benchmarks for s in strategies for k in seed_list]
+    return sorted(specs, key=lambda r: (seed_list.index(r.seed), -_COST_HINT.get(r.strategy.partition(":")[0], 1)))
+
+
+# --- one run ---------------------------------------------------------------------
+
+
+class _BudgetSpent(Exception):
+    """The run has used its budget (multi-fidelity runs stop mid-trial)."""
+
+
+class _Recorder:
+    """The objective handed to a strategy: evaluates, times and records each evaluation.
+
+    ``resource`` is the share of a full evaluation an evaluation uses (1 unless a
+    multi-fidelity run evaluates a lower rung); the budget counts resource.
+    """
+
+    def __init__(self, bench: Any, budget: int):
+        self.bench, self.budget = bench, budget
+        self.trials: list[dict] = []
+        self.used = 0.0
+        self.t_last = time.perf_counter()
+
+    def __call__(self, config: dict, fidelity: dict | None = None, resource: float = 1.0, trial: int | None = None,
+                 fraction: float = 1.0) -> float:
+        t0 = time.perf_counter()
+        overhead = t0 - self.t_last
+        if self.used + resource > self.budget + 1e-9:
+            if fidelity is not None:
+                raise _BudgetSpent
+            raise RuntimeError(f"the strategy asked for more than its budget of {self.budget} evaluations")
+        config = {k: (v.item() if hasattr(v, "item") else v) for k, v in config.items()}
+        error, cost = None, None
+        try:
+            res = self.bench.objective_function(config, fidelity=fidelity) if fidelity else self.bench.objective_function(config)
+            loss = float(res["function_value"])
+            cost = res.get("cost")
+        except Exception as e:  # a failing evaluation is recorded, the run goes on
+            loss, error = math.nan, f"{type(e).__name__}: {e}"
+        t1 = time.perf_counter()
+        self.used += resource
+        entry = {
+            "config": config,
+            "loss": loss if math.isfinite(loss) else None,
+            "cost": None if cost is None else float(cost),
+            "objective_s": t1 - t0,
+            "overhead_s": overhead,
+            "error": error,
+        }
+        if fidelity is not None:
+            entry.update(fidelity=fidelity, resource=resource, trial=trial, fraction=fraction)
+        self.trials.append(entry)
+        self.t_last = time.perf_counter()
+        return loss
+
+
+def _run_hpo(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: int) -> None:
+    import hpo
+
+    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed)
+    objective.t_last = time.perf_counter()
+    for _ in range(budget):
+        trial = study.ask()
+        loss = objective(dict(trial.params))
+        if math.isfinite(loss):
+            study.tell(trial, loss)
+        else:
+            study.tell(trial, None, state="fail")
+
+
+RUNGS = 4  # rungs at max/27, max/9, max/3 and max (reduction factor 3)
+
+
+def fidelity_ladder(fidelity_space: Any) -> tuple[str, list[float], float]:
+    """The first fidelity's rungs (geometric, factor 3, clipped to its range) and its maximum."""
+    names = list(fidelity_space.keys())
+    if not names:
+        raise ValueError("this benchmark has no fidelity; strategy+pruner runs need a multi-fidelity benchmark (mf-*, *-mf)")
+    hp = fidelity_space[names[0]]
+    hi, lo = float(hp.upper), float(hp.lower)
+    rungs: list[float] = []
+    for k in range(RUNGS - 1, -1, -1):
+        v = max(lo, hi / 3**k)
+        v = float(round(v)) if hp.__class__.__name__.startswith("UniformInteger") else v
+        if not rungs or v > rungs[-1]:
+            rungs.append(v)
+    return names[0], rungs, hi
+
+
+def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: _Recorder, budget: int, seed: int) -> None:
+    """Successive rungs per trial with an optuna pruner; the budget counts full-evaluation equivalents.
+
+    A trial that goes on to the next rung is assumed to continue training (resource is the
+    increment), as ASHA and the median rule assume for epochs.
+    """
+    import hpo
+
+    name, rungs, hi = fidelity_ladder(bench.get_fidelity_space())
+    is_int = bench.get_fidelity_space()[name].__class__.__name__.startswith("UniformInteger")
+    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed, pruner=pruner)
+    objective.t_last = time.perf_counter()
+    try:
+        while objective.used < budget - 1e-9:
+            trial = study.ask()
+            config, prev, loss, state = dict(trial.params), 0.0, math.nan, None
+            for v in rungs:
+                loss = objective(config, {name: int(v) if is_int else v}, (v - prev) / hi, trial.number, v / hi)
+                prev = v
+                if not math.isfinite(loss):
+                    state = "fail"
+                    break
+                trial.optuna_trial.report(loss, max(1, round(27 * v / hi)))
+                if v < hi and trial.optuna_trial.should_prune():
+                    state = "pruned"
+                    break
+            study.tell(trial, loss if state is None else None, state=state)
+    except _BudgetSpent:
+        pass
+
+
+def _split_pruner(strategy: str) -> tuple[str, str | None]:
+    base, plus, pruner = strategy.partition("+")
+    return base, (pruner if plus else None)
+
+
+def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
+    """Run one spec and return its record; with ``out`` the record is also written (atomically)."""
+    from benchmarks.peers import run_peer
+    from benchmarks.registry import make_benchmark
+
+    t0 = time.perf_counter()
+    bench = make_benchmark(spec.benchmark)
+    cs = bench.get_configuration_space(seed=spec.run_seed)
+    recorder = _Recorder(bench, spec.budget)
+    status, error = "ok", None
+    base, pruner = _split_pruner(spec.strategy)
+    try:
+        if pruner is not None:
+            _run_hpo_pruned(base, pruner, bench, cs, recorder, spec.budget, spec.run_seed)
+        elif _is_peer(spec.strategy):
+            run_peer(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
+        else:
+            _run_hpo(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
+    except Exception as e:  # a crashing strategy is recorded with its partial trace
+        status, error = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
+    trials = recorder.trials
+    multi = pruner is not None
+    if status == "ok" and not multi and len(trials) < spec.budget:
+        status, error = "error", f"the strategy stopped after {len(trials)} of {spec.budget} evaluations"
+    meta = bench.get_meta_information() if hasattr(bench, "get_meta_information") else {}
+    record = {
+        "strategy": spec.strategy,
+        "benchmark": spec.benchmark,
+        "seed": spec.seed,
+        "budget": spec.budget,
+        "run_seed": spec.run_seed,
+        "kind": "peer" if _is_peer(spec.strategy) else "hpo",
+        "mode": "multifidelity" if pruner is not None else "full",
+        "status": status,
+        "error": error,
+        "n_trials": len(trials),
+        "losses": [t["loss"] for t in trials],
+        "configs": [t["config"] for t in trials],
+        "costs": [t["cost"] for t in trials],
+        "objective_s": [round(t["objective_s"], 6) for t in trials],
+        "overhead_s": [round(t["overhead_s"], 6) for t in trials],
+        "trial_errors": {str(i): t["error"] for i, t in enumerate(trials) if t["error"]},
+        **(
+            {
+                "fidelities": [t["fidelity"] for t in trials],
+                "resources": [round(t["resource"], 9) for t in trials],
+                "fractions": [round(t["fraction"], 9) for t in trials],
+                "trial_numbers": [t["trial"] for t in trials],
+            }
+            if multi
+            else {}
+        ),
+        "wall_s": round(time.perf_counter() - t0, 4),
+        "optimum": _jsonable(getattr(bench, "optimum", None)),
+        "family": meta.get("family") if isinstance(meta, dict) else None,
+        **_provenance(),
+    }
+    if out is not None:
+        _write_atomic(result_path(out, spec), record)
+    return record
+
+
+_PROVENANCE: dict | None = None
+_CODE_PATHS = ("hpo/strategies", "hpo/space.py", "hpo/study.py", "hpo/trial.py", "hpo/integrations", "surrogates", "benchmarks/*.py")
+
+
+def _provenance() -> dict:
+    """The code a run used: the git commit (and whether hpo/ had local changes) and library versions."""
+    global _PROVENANCE
+    if _PROVENANCE is None:
+        import subprocess
+
+        from benchmarks.peers import peer_versions
+
+        root = Path(__file__).resolve().parents[1]
+        info: dict[str, Any] = {"versions": peer_versions()}
+        try:
+            git = ["git", "-C", str(root)]
+            info["git_commit"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run([*git, "status", "--porcelain", "--", *_CODE_PATHS], capture_output=True, text=True, timeout=10).stdout
+            info["code_dirty"] = bool(dirty.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+        _PROVENANCE = info
+    return _PROVENANCE
+
+
+def _jsonable(x: Any) -> Any:
+    return x if isinstance(x, (int, float, type(None))) and (x is None or math.isfinite(x)) else None
+
+
+def _write_atomic(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, default=str))
+    os.replace(tmp, path)
+
+
+def _worker_init() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _work(spec: RunSpec, out: str) -> tuple[RunSpec, str, float]:
+    t0 = time.perf_counter()
+    record = run_one(spec, out)
+    return spec, record["status"], time.perf_counter() - t0
+
+
+# --- the sweep -----------------------------------------------------------------------
+
+
+def run_suite(
+    strategies: Sequence[str],
+    benchmarks: Sequence[str],
+    seeds: int | Iterable[int] = 10,
+    budget: int = 50,
+    out: str | Path = "results",
+    jobs: int = 2,
+    progress: bool = True,
+    retry_errors: bool = False,
+) -> list[Path]:
+    """Run every (strategy, benchmark, seed) not yet in ``out``; return the paths of all its runs.
+
+    ``benchmarks`` may hold suite names (``standard``) and ``module:Class`` paths. Finished
+    runs are skipped (resume); ``retry_errors`` also reruns runs that ended in an error.
+    """
+    from benchmarks.registry import expand, make_benchmark
+
+    names = expand(list(benchmarks))
+    for name in names:  # fail before any worker starts: imports, table, datasets
+        make_benchmark(name)
+    check_strategies(strategies)
+    if budget < 1:
+        raise ValueError(f"budget must be >= 1, got {budget}")
+    specs = plan(strategies, names, seeds, budget)
+    todo = [s for s in specs if not _done(result_path(out, s), retry_errors)]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    bar = _Progress(len(todo), len(specs) - len(todo), enabled=progress)
+    failures: list[str] = []
+    with bar:
+        if jobs <= 1:
+            _worker_init()
+            for spec in todo:
+                _, status, _ = _work(spec, str(out))
+                bar.advance(spec, status)
+                if status != "ok":
+                    failures.append(f"{spec.strategy} on {spec.benchmark} seed {spec.seed}")
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            try:
+                futures = [pool.submit(_work, spec, str(out)) for spec in todo]
+                for fut in as_completed(futures):
+                    spec, status, _ = fut.result()
+                    bar.advance(spec, status)
+                    if status != "ok":
+                        failures.append(f"{spec.strategy} on {spec.benchmark} seed {spec.seed}")
+            except KeyboardInterrupt:
+                # unfinished runs leave no file, so the same command resumes here
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+            pool.shutdown()
+    if failures and progress:
+        print(f"{len(failures)} run(s) ended in an error (kept in their files): {'; '.join(failures[:5])}")
+    return [result_path(out, s) for s in specs]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _done(path: Path, retry_errors: bool) -> bool:
+    if not path.exists():
+        return False
+    if not retry_errors:
+        return True
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+class _Progress:
+    """A rich progress bar with ETA (or nothing when disabled)."""
+
+    def __init__(self, total: int, skipped: int, enabled: bool):
+        self.enabled, self.total, self.skipped = enabled, total, skipped
+        self._p = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._p = Progress(
+                TextColumn("[bold]runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+            )
+            self._p.__enter__()
+            if self.skipped:
+                self._p.console.print(f"resuming: {self.skipped} finished run(s) skipped")
+            self._task = self._p.add_task("", total=self.total)
+        return self
+
+    def advance(self, spec: RunSpec, status: str) -> None:
+        if self._p is not None:
+            mark = "" if status == "ok" else " [red]error"
+            self._p.update(self._task, advance=1, description=f"{spec.strategy} {spec.benchmark} s{spec.seed}{mark}")
+
+    def __exit__(self, *exc):
+        if self._p is not None:
+            self._p.__exit__(*exc)
+
+
+def load_results(out: str | Path) -> list[dict]:
+    """Every run record under ``out`` (a results folder), sorted by (benchmark, strategy, seed, budget)."""
+    root = Path(out)
+    if not root.is_dir():
+        raise FileNotFoundError(f"results folder {str(root)!r} does not exist; run `hpo bench run --out {root}` first")
+    records = [json.loads(p.read_text()) for p in root.rglob("seed*-budget*.json")]
+    return sorted(records, key=lambda r: (r["benchmark"], r["strategy"], r["seed"], r["budget"]))

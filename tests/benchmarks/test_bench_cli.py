@@ -1,0 +1,59 @@
+"""`hpo bench` through typer's CliRunner: list, run (+ resume), report, bad names."""
+
+import json
+
+from typer.testing import CliRunner
+
+from benchmarks.cli import app
+
+runner = CliRunner()
+
+
+def test_list_names_everything():
+    res = runner.invoke(app, ["list"])
+    assert res.exit_code == 0, res.output
+    for word in ("standard", "branin", "tab-svm-diabetes", "ml-mlp-digits", "mf-mlp-iris", "optuna-tpe", "random"):
+        assert word in res.output
+
+
+def test_run_resume_and_report(tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "--benchmarks", "branin,mixed", "--strategies", "random,optuna-tpe", "--seeds", "2",
+            "--budget", "5", "--jobs", "1", "--out", str(out), "--quiet"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert len(list(out.rglob("*.json"))) == 8
+    res = runner.invoke(app, args[:-1])  # with the progress bar: everything is skipped
+    assert res.exit_code == 0 and "8 finished run(s) skipped" in res.output
+    res = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "rep"), "--budgets", "2,5"])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| optuna-tpe | peer |" in md and "score@5" in md
+    for png in ("regret.png", "rank.png", "overhead.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000
+    scores = json.loads((tmp_path / "rep" / "scores.json").read_text())
+    assert {s["strategy"] for s in scores["summary"]} == {"random", "optuna-tpe"}
+
+
+def _one_line_error(res, *words):
+    assert res.exit_code == 2, res.output
+    err = res.stderr if hasattr(res, "stderr") else res.output
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for w in words:
+        assert w in lines[0]
+
+
+def test_bad_names_give_one_line_errors(tmp_path):
+    res = runner.invoke(app, ["run", "--benchmarks", "brannin", "--strategies", "random", "--out", str(tmp_path)])
+    _one_line_error(res, "unknown benchmark 'brannin'", "branin", "suites: standard")
+    res = runner.invoke(app, ["run", "--benchmarks", "branin", "--strategies", "tpee", "--out", str(tmp_path)])
+    _one_line_error(res, "unknown strategy 'tpee'", "hpo strategies:", "peers:")
+    res = runner.invoke(app, ["run", "--benchmarks", "nosuchpkg.mod:Bench", "--out", str(tmp_path)])
+    _one_line_error(res, "cannot import 'nosuchpkg.mod'")
+    res = runner.invoke(app, ["run", "--budget", "0", "--out", str(tmp_path)])
+    _one_line_error(res, "--budget")
+    res = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    _one_line_error(res, "does not exist")
+    res = runner.invoke(app, ["report", str(tmp_path), "--budgets", "ten"])
+    _one_line_error(res, "--budgets")
