@@ -305,7 +305,10 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
 
 
 _PROVENANCE: dict | None = None
-_CODE_PATHS = ("hpo/strategies", "hpo/space.py", "hpo/study.py", "hpo/trial.py", "hpo/integrations", "surrogates", "benchmarks/*.py")
+_CODE_PATHS = (
+    "hpo/strategies", "hpo/space.py", "hpo/study.py", "hpo/trial.py", "hpo/integrations", "surrogates",
+    *(f"benchmarks/{m}.py" for m in ("base", "synthetic", "ml", "tabular", "registry", "peers", "runner")),
+)
 
 
 def _provenance() -> dict:
