@@ -35,8 +35,10 @@ mostly re-tests the best point). In both presets, what differs from the referenc
   prediction, checked for additivity) and Nelder-Mead runs on the tables: the same
   minimisers at a fraction of the cost of one model call per evaluation;
 * optional, off by default: ``trust_radius`` (the homotopy stays in a box around the best
-  point) and ``fit_threshold`` (jitter slots become homotopy steps when the GAM predicts
-  the newest trials well).
+  point), ``fit_threshold`` (jitter slots become homotopy steps when the GAM predicts
+  the newest trials well) and ``allocation="thompson"`` (a jitter or homotopy slot goes
+  to the base instead when, by Thompson sampling on past success rates, the base has been
+  the better source of improvements).
 
 The strategy is pure with respect to history: the rotation depends on the trial counts
 only and all randomness comes from the generator ``ask`` derives from seed and history.
@@ -90,7 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warm_up": 20, "period": 5, "base_slots": (0, 2), "jitter_slots": (3, 4), "homotopy_slots": (1,),
         "recent_fraction": 0.5, "n_steps": 5, "t_start": 1.0, "t_end": 0.2,
         "jitter": 0.005, "jitter_spread": "var", "top_fraction": 0.1,
-        "trust_radius": None, "fit_threshold": None, "lam": 1e-4, "y_scale": "raw",
+        "trust_radius": None, "fit_threshold": None, "allocation": "fixed", "lam": 1e-4, "y_scale": "raw",
     },
 }
 #: The default: the reference schedule with a smoother GAM and a wider, per-dimension-std jitter.
@@ -152,6 +154,10 @@ class HomOptStrategy(BaseStrategy):
             (pygam's penalty is not scale-free).
         trust_radius: if set, the homotopy stays within this half-width (unit cube)
             around the best point; None searches the whole cube (reference).
+        allocation: ``"fixed"`` follows the rotation; ``"thompson"`` hands a jitter or
+            homotopy slot to the base when a draw from Beta(1 + successes, 1 + failures)
+            of that kind falls below the base's draw, where a success is a trial after the
+            warm-up that improved on the best loss before it (kinds read from positions).
         fit_threshold: if set, a jitter slot becomes a homotopy step when the GAM,
             fitted on the older 80% of trials, ranks the newest 20% with a Spearman
             correlation of at least this value; None keeps the fixed rotation.
@@ -191,6 +197,7 @@ class HomOptStrategy(BaseStrategy):
         top_fraction: float = _P,
         trust_radius: float | None = _P,
         fit_threshold: float | None = _P,
+        allocation: str = _P,
         lam: float = _P,
         y_scale: str = _P,
         jitter_floor: float = 1e-3,
@@ -212,7 +219,7 @@ class HomOptStrategy(BaseStrategy):
             o["warm_up"], o["period"], o["base_slots"], o["jitter_slots"], o["homotopy_slots"])
         recent_fraction, n_steps, t_start, t_end = o["recent_fraction"], o["n_steps"], o["t_start"], o["t_end"]
         jitter, jitter_spread, top_fraction = o["jitter"], o["jitter_spread"], o["top_fraction"]
-        trust_radius, fit_threshold = o["trust_radius"], o["fit_threshold"]
+        trust_radius, fit_threshold, allocation = o["trust_radius"], o["fit_threshold"], o["allocation"]
         lam, y_scale = o["lam"], o["y_scale"]
         self.preset = preset
 
@@ -246,6 +253,8 @@ class HomOptStrategy(BaseStrategy):
         for name, value in (("jitter", jitter), ("lam", lam), ("nm_xatol", nm_xatol), ("jitter_floor", jitter_floor)):
             if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+        if allocation not in ("fixed", "thompson"):
+            raise ValueError(f"allocation={allocation!r} must be 'fixed' or 'thompson'")
         if y_scale not in ("raw", "standard"):
             raise ValueError(f"y_scale={y_scale!r} must be 'raw' or 'standard'")
         if jitter_spread not in ("var", "std"):
@@ -264,7 +273,7 @@ class HomOptStrategy(BaseStrategy):
         self.ts = np.linspace(float(t_start), float(t_end), int(n_steps))
         self.jitter, self.jitter_spread, self.jitter_floor = float(jitter), jitter_spread, float(jitter_floor)
         self.n_splines, self.lam, self.y_scale = n_splines, float(lam), y_scale
-        self.trust_radius, self.fit_threshold = trust_radius, fit_threshold
+        self.trust_radius, self.fit_threshold, self.allocation = trust_radius, fit_threshold, allocation
         self.grid, self.nm_maxfev, self.nm_xatol = int(grid), nm_maxfev, float(nm_xatol)
         self.max_retries = int(max_retries)
         #: counts of what each proposal was (diagnostics only; proposals never read it)
@@ -296,6 +305,8 @@ class HomOptStrategy(BaseStrategy):
         start = len(obs) + len(self.pending(history))
         kinds = [self.kind_of(start + i) for i in range(n)]
         out: list[dict | None] = [None] * n
+        if self.allocation == "thompson" and any(k != "base" for k in kinds):
+            kinds = self._thompson(obs, kinds, rng)
         for i, kind in enumerate(kinds):
             config = None
             if kind == "jitter" and self.fit_threshold is not None and self._fits_well(obs, rng):
@@ -316,6 +327,24 @@ class HomOptStrategy(BaseStrategy):
                 out[i] = config
             self.counts["base"] += len(need)
         return out  # type: ignore[return-value]
+
+    def _thompson(self, obs: list[Observation], kinds: list[str], rng: np.random.Generator) -> list[str]:
+        """Give each non-base slot to the base when the base's sampled success rate is higher."""
+        ordered = sorted(obs, key=lambda o: o.number)
+        wins = {k: [0, 0] for k in _KINDS}
+        best = math.inf
+        for pos, o in enumerate(ordered):
+            if pos >= self.warm_up:
+                wins[self.kind_of(pos)][0 if o.loss < best else 1] += 1
+            best = min(best, o.loss)
+        out = []
+        for kind in kinds:
+            if kind != "base":
+                mine = rng.beta(1 + wins[kind][0], 1 + wins[kind][1])
+                base = rng.beta(1 + wins["base"][0], 1 + wins["base"][1])
+                kind = kind if mine >= base else "base"
+            out.append(kind)
+        return out
 
     def _base_proposals(self, history, k: int, taken: set, rng: np.random.Generator) -> list[dict]:
         try:

@@ -278,3 +278,24 @@ def test_eval_compare_counts_wins_ties_and_losses():
     assert (c["wins"], c["ties"], c["losses"]) == (1, 1, 1)
     assert c["problems"]["p_win"]["diff"] == pytest.approx(20.0)
     assert c["problems"]["p_loss"]["outcome"] == "loss" and c["problems"]["p_tie"]["p"] > 0.05
+
+
+def test_thompson_allocation_hands_slots_to_a_more_successful_base():
+    # after warm-up, trials at base positions keep improving, the others never do
+    space = SPACE
+    configs = space.sample(60, seed=14)
+    values, best = [], 100.0
+    s = strategy(allocation="thompson", warm_up=10)
+    for i in range(60):
+        if i >= 10 and s.kind_of(i) == "base":
+            best -= 1.0
+            values.append(best)
+        else:
+            values.append(200.0 + i)
+    h = [trial(space, i, c, v) for i, (c, v) in enumerate(zip(configs, values))]
+    kinds = s._thompson(s.observations(h), ["jitter"] * 50, np.random.default_rng(0))
+    assert kinds.count("base") >= 45
+    fixed = strategy(warm_up=10)
+    assert fixed.allocation == "fixed"
+    with pytest.raises(ValueError, match="allocation='greedy' must be"):
+        HomOptStrategy(allocation="greedy")
