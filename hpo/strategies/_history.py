@@ -62,6 +62,22 @@ def _row(strategy: BaseStrategy, t: FrozenTrial) -> Row | None:
     return (t.number, "F", config, None)
 
 
+def blind_pending(history: Sequence[FrozenTrial]) -> int:
+    """Running trials whose params are not chosen yet: another worker is being answered right now.
+
+    A deterministic strategy that sees k of them, created before the trial being asked for,
+    skips its first k candidates (they are what those workers receive), so two workers
+    asking at the same moment get different points. The study's history says which trial
+    asks (``asking_number``); without it every such trial counts.
+    """
+    asking = getattr(history, "asking_number", None)
+    return sum(
+        1 for t in history
+        if t.state in (TrialState.RUNNING, TrialState.WAITING) and not t.params
+        and not t.system_attrs.get("fixed_params") and (asking is None or t.number < asking)
+    )
+
+
 def drop_inactive(space, config: dict) -> dict:
     """``config`` without the hyperparameters whose conditions do not hold (ConfigSpace decides,
     so every condition type counts, numeric ones included)."""

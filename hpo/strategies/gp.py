@@ -4,7 +4,9 @@ The loop: a scrambled Sobol initial design; then a Matérn 5/2 ARD GP on unit-cu
 features (categoricals one-hot, inactive conditionals imputed) and log expected
 improvement, maximised by random sampling plus batched local search. Running trials
 and earlier proposals of the same call are fantasised with a constant liar (the mean
-observed loss by default), so parallel workers and ``ask(n>1)`` spread out.
+observed loss by default), so parallel workers and ``ask(n>1)`` spread out; a running trial
+whose params are not chosen yet (another worker asking at the same moment) makes us skip
+the point that worker receives.
 
 Purity and speed: the kernel hyperparameters are optimised on the first ``m`` finished
 trials (by trial number; at most ``max_fit_points`` of them, evenly spread), ``m`` the last
@@ -26,7 +28,7 @@ from optuna.trial import FrozenTrial
 from scipy.stats import qmc
 
 from hpo.strategies._acquisition import UnitFeatures, log_expected_improvement, maximize
-from hpo.strategies._history import config_key, drop_inactive, history_rows
+from hpo.strategies._history import blind_pending, config_key, drop_inactive, history_rows
 from hpo.strategies.base import BaseStrategy
 from surrogates.base import SurrogateFitError, single_threaded_blas
 from surrogates.gp import GPSurrogate
@@ -116,15 +118,16 @@ class GPStrategy(BaseStrategy):
         done = [r for r in rows if r[1] == "C"]
         seen = {config_key(r[2]) for r in rows}
         pending = [r[2] for r in rows if r[1] == "R"]
+        skip = blind_pending(history)  # other workers being answered now get our first `skip` points
         out: list[dict] = []
         if len(done) < self._n_init:
-            out = self._sobol(seen, min(n, self._n_init - len(done)))
+            out = self._sobol(seen, min(n + skip, self._n_init - len(done)))
         with single_threaded_blas():
-            while len(out) < n:
+            while len(out) < n + skip:
                 config = self._bo_step(done, pending + out, seen, rng)
                 seen.add(config_key(config))
                 out.append(config)
-        return out
+        return out[skip:]
 
     def _sobol(self, seen: set, n: int) -> list[dict]:
         """The first ``n`` points of the strategy's Sobol sequence not in the history."""

@@ -12,7 +12,8 @@ the same ranked list. We keep that amortisation and stay pure: with ``m`` the la
 multiple of ``retrain_after`` not above the number of finished trials, SMAC is told the
 first ``m`` of them, its random state is reseeded from (seed, those trials), and the
 resulting candidate list is cached; a proposal is the first candidate that is neither a
-later finished trial, nor a running one, nor an earlier proposal of the same call. So a
+later finished trial, nor a running one, nor an earlier proposal of the same call (and
+one more is skipped per running trial whose params are not chosen yet: another worker's). So a
 fresh instance replaying the same history proposes the same configurations, a resumed
 study continues exactly, and parallel workers never receive a running configuration.
 When the history is not an extension of what was told (a trial finished out of order),
@@ -36,7 +37,7 @@ import numpy as np
 from ConfigSpace import Configuration
 from optuna.trial import FrozenTrial
 
-from hpo.strategies._history import config_key, history_rows
+from hpo.strategies._history import blind_pending, config_key, history_rows
 from hpo.strategies.base import BaseStrategy
 from surrogates.base import single_threaded_blas
 
@@ -196,8 +197,9 @@ class SMACStrategy(BaseStrategy):
         m = self._sync(finished)
         avoid = {config_key(r[2]) for r in finished[m:]} | {config_key(r[2]) for r in rows if r[1] == "R"}
         out: list[dict] = []
-        i, limit = 0, len(avoid) + 20 * n + 50
-        while len(out) < n and i < limit:
+        skip = blind_pending(history)
+        i, limit = 0, len(avoid) + 20 * (n + skip) + 50
+        while len(out) < n + skip and i < limit:
             if i == len(self._candidates):
                 try:
                     self._candidates.append(self.space.validate(dict(next(self._generator))))
@@ -212,7 +214,7 @@ class SMACStrategy(BaseStrategy):
             if key not in avoid:
                 avoid.add(key)
                 out.append(self._candidates[i - 1])
-        return out
+        return out[skip:]
 
 
 class SMACBlackBoxStrategy(SMACStrategy):
