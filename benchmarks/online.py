@@ -272,7 +272,12 @@ def _plot_stn(runs: list[dict], path: Path) -> None:
 
     stn = [r for r in runs if r["kind"] == "stn"]
     variants = [v for v in STN_VARIANTS if any(r["variant"] == v for r in stn)]
-    fig, axes = plt.subplots(1, len(variants) + 1, figsize=(4.2 * (len(variants) + 1), 3.6))
+    ncol = 3
+    nrow = math.ceil((len(variants) + 1) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(variants) + 1:]:
+        ax.set_visible(False)
     for ax, variant in zip(axes, variants):
         for r in (r for r in stn if r["variant"] == variant):
             for j, name in enumerate(STN_RANGES):
@@ -280,7 +285,7 @@ def _plot_stn(runs: list[dict], path: Path) -> None:
                         label=name if r["seed"] == min(x["seed"] for x in stn) else None)
         ax.set(title=variant, xlabel="epoch", ylabel="hyperparameter value")
         ax.legend(fontsize=7)
-    ax = axes[-1]
+    ax = axes[len(variants)]
     search = [r for r in runs if r["kind"] == "search" and r["strategy"] == "random"]
     for r in search:
         ax.scatter(np.cumsum([t["macs"] for t in r["trials"]]) / 1e9,
@@ -288,9 +293,9 @@ def _plot_stn(runs: list[dict], path: Path) -> None:
                    label="random search (best so far)" if r is search[0] else None)
     for j, variant in enumerate(variants):
         vs = [r for r in stn if r["variant"] == variant]
-        ax.scatter([r["macs"] / 1e9 for r in vs], [r["val_loss"] for r in vs], marker="*", s=80, color=f"C{j + 4}",
+        ax.scatter([r["macs"] / 1e9 for r in vs], [r["val_loss"] for r in vs], marker="*", s=80, color=f"C{j}",
                    label=variant)
-    ax.set(xscale="log", xlabel="compute (GMACs)", ylabel="validation loss", title="loss vs compute")
+    ax.set(xscale="log", yscale="log", xlabel="compute (GMACs)", ylabel="validation loss", title="loss vs compute")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -478,7 +483,14 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="STN seeds (hypergradient seeds are fixed at 3)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, results written with a _quick suffix")
+    parser.add_argument("--replot", action="store_true", help="redraw the PNGs from the saved JSON results only")
     args = parser.parse_args(argv)
+    if args.replot:
+        for part, plot in (("stn", _plot_stn), ("hypergrad", lambda runs, path: _plot_hd(runs, path, seed=0))):
+            saved = RESULTS / f"online_{part}.json"
+            if args.part in (part, "all") and saved.exists():
+                plot(json.loads(saved.read_text())["runs"], RESULTS / f"online_{part}.png")
+        return
     if args.part in ("hypergrad", "all"):
         run_hypergrad(args.jobs, args.quick)
     if args.part in ("stn", "all"):
