@@ -45,7 +45,8 @@ _HD_KEYS = ("hypergrad_lr", "lr_min", "lr_max", "hypergrad_mode")
 
 def _check_hd_args(lr: float, hypergrad_lr: float, lr_bounds: tuple[float, float], mode: str) -> None:
     if not (isinstance(hypergrad_lr, (int, float)) and hypergrad_lr >= 0 and math.isfinite(hypergrad_lr)):
-        raise ValueError(f"hypergrad_lr must be a finite number >= 0, got {hypergrad_lr!r}; use 0 to switch adaptation off")
+        raise ValueError(f"hypergrad_lr must be a finite number >= 0, got {hypergrad_lr!r}; "
+                         "use 0 to switch adaptation off")
     try:
         lo, hi = (float(b) for b in lr_bounds)
     except (TypeError, ValueError):

@@ -85,7 +85,8 @@ class StnHyperparameters(nn.Module):
         init_scale: initial perturbation scale ``sigma`` in unconstrained units.
 
     Example:
-        >>> hp = StnHyperparameters({"dropout1": Hyper(0.0, 0.8, init=0.3), "holes": Hyper(0, 4, init=2, discrete=True)})
+        >>> hp = StnHyperparameters({"dropout1": Hyper(0.0, 0.8, init=0.3),
+        ...                          "holes": Hyper(0, 4, init=2, discrete=True)})
         >>> {k: round(v, 3) for k, v in hp.values().items()}
         {'dropout1': 0.3, 'holes': 2.0}
     """
@@ -243,7 +244,8 @@ class StnConv2d(_Gate):
         self.base = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
         self.hyper = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
         fan_in = in_channels * kernel_size * kernel_size
-        self.hyper_bias = nn.Parameter(torch.empty(out_channels).uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)))
+        bound = 1 / math.sqrt(fan_in)
+        self.hyper_bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound))
 
     def forward(self, x: Tensor, gate: Tensor) -> Tensor:
         s_w, s_b = self._gates(gate, x.shape[0])
