@@ -40,7 +40,6 @@ from torch import Tensor
 __all__ = ["SGDHD", "SGDNHD", "AdamHD", "HypergradLR"]
 
 _MODES = ("additive", "multiplicative")
-_HD_KEYS = ("hypergrad_lr", "lr_min", "lr_max", "hypergrad_mode")
 
 
 def _check_hd_args(lr: float, hypergrad_lr: float, lr_bounds: tuple[float, float], mode: str) -> None:
