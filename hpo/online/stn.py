@@ -345,7 +345,7 @@ class StnTrainer:
         loss_fn: ``loss_fn(outputs, targets)``, mean over the batch; cross-entropy by default.
         study: an hpo ``Study`` or ``optuna.Study``; the schedule is recorded into one of its trials (value: final
             validation loss, no params). Give it a study of its own, so that ``best_*`` of a search stays about
-            the search; strategies sharing the study skip the param-less trial.
+            the search (the built-in strategies tolerate the param-less trial).
         seed: seeds torch's global generator at the start of ``fit`` (perturbations, dropout masks).
 
     Example:
