@@ -214,7 +214,7 @@ def table(rows: list[dict], meta: dict) -> str:
             o = next((r for r in rows if r["strategy"] == name and r["n"] == n and r["side"] == "ours"), None)
             v = next((r for r in rows if r["strategy"] == name and r["n"] == n and r["side"] == "native"), None)
             label = label or (v or {}).get("native")
-            cells += [f"{o['per_trial_ms']:.1f}" if o else "-", f"{v['per_trial_ms']:.1f}" if v else "-"]
+            cells += [f"{o['per_trial_ms']:.2f}" if o else "-", f"{v['per_trial_ms']:.2f}" if v else "-"]
         lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     lines += ["", "Resume (a fresh instance's first ask on the N-trial history, ms):", "",
               "| strategy | " + " | ".join(f"ours N={n} | native N={n}" for n in sizes) + " |",
@@ -235,6 +235,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="*", default=[50, 200, 500])
     p.add_argument("--strategies", nargs="*", default=STRATEGIES, choices=STRATEGIES)
+    p.add_argument("--bb-sizes", type=int, nargs="*", default=[50, 200],
+                   help="sizes for smac-bb (its GP fit grows cubically and runs many restarts)")
     p.add_argument("--no-native", action="store_true")
     p.add_argument("--out", default="strategy_overhead")
     args = p.parse_args(argv)
@@ -251,6 +253,8 @@ def main(argv=None) -> None:
         if not args.no_native:
             NATIVE[name][1](cs, f, 20)
         for n in args.sizes:
+            if name == "smac-bb" and n not in args.bb_sizes:
+                continue
             r = {"strategy": name, "n": n, "side": "ours", **time_ours(name, cs, f, n)}
             rows.append(r)
             print(f"{name:13s} N={n:4d} ours   per trial {r['per_trial_ms']:9.1f} ms  resume {r['resume_ms']:9.1f} ms",

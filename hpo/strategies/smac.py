@@ -7,10 +7,11 @@ deterministic single-instance problem SMAC's intensifier only forwards those
 configurations, after a scan of its queue that grows quadratically with the history.
 
 SMAC retrains its model and re-maximises the acquisition only every ``retrain_after``
-configurations (8 for the HPO facade, 1 for the black-box one) and yields the others from
-the same ranked list. We keep that amortisation and stay pure: with ``m`` the largest
-multiple of ``retrain_after`` not above the number of finished trials, SMAC is told the
-first ``m`` of them, its random state is reseeded from (seed, those trials), and the
+configurations (8 for the HPO facade, 1 for the black-box one) after its initial design,
+and yields the others from the same ranked list. We keep that rhythm and stay pure: with
+``n`` finished trials and an initial design of ``k``, SMAC is told the first ``m`` of them
+(``m = n`` while ``n <= k``, then ``k`` plus the last whole multiple of ``retrain_after``),
+its random state is reseeded from (seed, those trials), and the
 resulting candidate list is cached; a proposal is the first candidate that is neither a
 later finished trial, nor a running one, nor an earlier proposal of the same call (and
 one more is skipped per running trial whose params are not chosen yet: another worker's). So a
@@ -145,6 +146,7 @@ class SMACStrategy(BaseStrategy):
         selector = facade._config_selector
         self._max_tries = selector._max_new_config_tries
         self._retrain_after = max(1, int(selector._retrain_after))
+        self._n_init = len(selector._initial_design_configs)
         return facade
 
     def _tell(self, rows: list[tuple]) -> None:
@@ -162,10 +164,12 @@ class SMACStrategy(BaseStrategy):
             self._told.append((number, kind, payload))
 
     def _sync(self, finished: list[tuple]) -> int:
-        """Tell SMAC the first m finished trials, m the last multiple of SMAC's ``retrain_after``."""
+        """Tell SMAC the first m finished trials: all of them during the initial design, then
+        the design plus the last whole multiple of SMAC's ``retrain_after``."""
         if self._facade is None:
             self._facade, self._told = self._new_facade(), []
-        m = (len(finished) // self._retrain_after) * self._retrain_after
+        n, k, r = len(finished), self._n_init, self._retrain_after
+        m = n if n <= k else k + ((n - k) // r) * r  # SMAC's own rhythm: a model after the design, then every r
         target = [(r[0], r[1], r[3]) for r in finished[:m]]
         if target[: len(self._told)] != self._told:
             self._facade, self._told, self._generator = self._new_facade(), [], None

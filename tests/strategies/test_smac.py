@@ -53,9 +53,9 @@ def test_failed_and_pruned_trials_are_told_and_epochs_follow_retrain_after():
     s = fresh("smac", SMOOTH, seed=0, initial_design_size=2)
     configs = s.ask(h, n=2)
     assert len(configs) == 2
-    # 13 finished trials, SMAC's HPO facade retrains every 8: the first 8 are told
-    assert s._retrain_after == 8 and [t[0] for t in s._told] == list(range(8))
-    h2 = history(SMOOTH, 16, seed=1)
+    # 13 finished trials, a design of 2, SMAC's HPO facade retrains every 8: the first 2 + 8 are told
+    assert s._retrain_after == 8 and s._n_init == 2 and [t[0] for t in s._told] == list(range(10))
+    h2 = history(SMOOTH, 18, seed=1)
     h2[11] = h[11]
     h2[12] = h[12]
     s.ask(h2)
