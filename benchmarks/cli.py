@@ -7,7 +7,8 @@ The typer sub-app ``app`` is mounted by ``hpo/cli.py`` as ``hpo bench``::
     hpo bench report results/ --out report/
 
 ``--strategies`` takes hpo strategy names (``tpe``, ``homopt:gp``), peer names
-(``optuna-tpe``, ``hebo``, ...) and the groups ``hpo`` (every hpo strategy that imports
+(``optuna-tpe``, ``hebo``, ...), pruned multi-fidelity variants (``tpe+asha``, ``random+median``
+on ``mf-*`` / ``*-mf`` benchmarks) and the groups ``hpo`` (every hpo strategy that imports
 here, without homopt) and ``peers`` (every installed default peer). An interrupted run
 resumes: finished runs are skipped.
 """
@@ -119,6 +120,7 @@ def report_cmd(
     budgets: str = typer.Option("10,25,50,100", help="budgets to score at, comma-separated"),
     strategies: Optional[List[str]] = typer.Option(None, "--strategies", "-s", help="only these strategies"),
     title: str = typer.Option("Benchmark results", help="report title"),
+    notes: Optional[str] = typer.Option(None, help="a markdown file whose text goes under the title"),
 ) -> None:
     """Score a results folder and write the markdown tables and plots."""
     from pathlib import Path
@@ -131,10 +133,16 @@ def report_cmd(
         bud = [int(b) for b in budgets.split(",") if b.strip()]
     except ValueError:
         _fail(f"--budgets must be integers like 10,25,50, got {budgets!r}")
+    note_text = None
+    if notes is not None:
+        if not Path(notes).is_file():
+            _fail(f"--notes file {notes!r} does not exist")
+        note_text = Path(notes).read_text()
     with _progress("scoring and plotting"):
         try:
             md = write_report(results, out, budgets=bud, strategies=_split(strategies) or None, title=title,
-                              command=f"hpo bench report {results} --out {out} --budgets {budgets}")
+                              command=f"hpo bench report {results} --out {out} --budgets {budgets}"
+                              + (f" --notes {notes}" if notes else ""), notes=note_text)
         except (ValueError, FileNotFoundError) as e:
             _fail(str(e))
     typer.echo(f"wrote {md} and the plots beside it")

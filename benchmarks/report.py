@@ -53,7 +53,7 @@ def _ms(x: float) -> str:
     return f"{x * 1000:.1f}" if x < 10 else f"{x * 1000:.0f}"
 
 
-def markdown(sc: Scores, title: str = "Benchmark results", command: str | None = None) -> str:
+def markdown(sc: Scores, title: str = "Benchmark results", command: str | None = None, notes: str | None = None) -> str:
     """The report as markdown text."""
     b_main = 50 if 50 in sc.budgets else sc.budgets[-1]
     order = sorted(sc.strategies, key=lambda s: -sc.summary.get((s, b_main), {}).get("mean", -1))
@@ -67,6 +67,8 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
     )
     if command:
         lines += ["", f"Produced by `{command}`."]
+    if notes:
+        lines += ["", notes.strip()]
     lines += ["", "## Mean score and rank", ""]
     head = ["strategy", "kind"] + [f"score@{b}" for b in sc.budgets] + [f"rank@{b}" for b in sc.budgets]
     head += ["overhead/trial (ms)", "errors"]
@@ -259,13 +261,14 @@ def write_report(
     strategies: Sequence[str] | None = None,
     title: str = "Benchmark results",
     command: str | None = None,
+    notes: str | None = None,
 ) -> Path:
     """Score ``results`` and write ``report.md``, ``scores.json`` and the PNGs into ``out``."""
     sc = score(load_results(results), budgets=budgets, strategies=strategies)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
-    md.write_text(markdown(sc, title=title, command=command))
+    md.write_text(markdown(sc, title=title, command=command, notes=notes))
     (out / "scores.json").write_text(json.dumps(_scores_json(sc), indent=1, default=float))
     _plot_regret(sc, out / "regret.png")
     _plot_rank(sc, out / "rank.png")

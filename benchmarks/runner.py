@@ -11,6 +11,13 @@ Per trial the file keeps the loss, the configuration, the objective time and the
 overhead (time from the end of one evaluation to the start of the next: the ask, the tell and
 anything the library does in between), plus errors.
 
+Pruning and ASHA: a strategy named ``<hpo strategy>+<pruner>`` (``tpe+asha``,
+``random+median``, ``gp+hyperband``) runs on a multi-fidelity benchmark (``branin-mf``,
+``mf-mlp-digits``, ...) rung by rung (max/27, max/9, max/3, max of the first fidelity),
+reporting each rung to the optuna pruner; its budget counts full-evaluation equivalents, and
+:func:`benchmarks.scoring.trace` scores it on full-fidelity losses at equal resource, so
+``tpe+asha`` and plain ``tpe`` sit in one table.
+
 Example (as a library, e.g. to add strategies to the committed standard run):
     >>> from benchmarks.runner import run_suite
     >>> paths = run_suite(["random"], ["branin"], seeds=2, budget=5,
