@@ -42,9 +42,16 @@ from ConfigSpace import (
 
 from hpo.space import Space
 
-__all__ = ["PEERS", "available_peers", "run_peer", "peer_versions"]
+__all__ = ["PEERS", "PeerStopped", "available_peers", "run_peer", "peer_versions"]
 
 Objective = Callable[[dict], float]
+
+
+class PeerStopped(Exception):
+    """The library stopped proposing before the budget (e.g. SMAC found the space exhausted).
+
+    The run keeps what it evaluated; its best loss stands for the rest of the budget.
+    """
 
 
 def _hebo_importable() -> bool:
@@ -263,8 +270,13 @@ def _smac(facade_name: str):
         with tempfile.TemporaryDirectory(prefix="smac3-") as tmp:
             scenario = Scenario(cs, deterministic=True, n_trials=budget, seed=seed, output_directory=tmp)
             opt = facade(scenario, _dummy_target, overwrite=True, logging_level=40)
-            for _ in range(budget):
-                info = opt.ask()
+            from smac.main.exceptions import ConfigurationSpaceExhaustedException
+
+            for i in range(budget):
+                try:
+                    info = opt.ask()
+                except ConfigurationSpaceExhaustedException:
+                    raise PeerStopped(f"SMAC found no new configuration after {i} evaluations (space exhausted)") from None
                 loss = objective(dict(info.config))
                 opt.tell(info, TrialValue(cost=loss if math.isfinite(loss) else 1e12))
 

@@ -63,7 +63,8 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
         f"{len(sc.problems)} problems, {len(sc.strategies)} strategies, up to {n_seeds} seeds, "
         f"budgets {', '.join(map(str, sc.budgets))}. Score: Bayesmark-normalised, 100 = best loss seen on "
         f"the problem, 0 = median first evaluation of random search; higher is better. Rank: mean rank per "
-        f"(problem, seed), 1 = best. ± is the standard deviation over seeds of the mean score across problems."
+        f"(problem, seed), 1 = best. ± is the standard deviation over seeds of the mean score across problems. "
+        f"'stopped early': runs the library ended before the budget (its best loss stands); 'errors': crashed runs, left out."
     )
     if command:
         lines += ["", f"Produced by `{command}`."]
@@ -71,7 +72,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
         lines += ["", notes.strip()]
     lines += ["", "## Mean score and rank", ""]
     head = ["strategy", "kind"] + [f"score@{b}" for b in sc.budgets] + [f"rank@{b}" for b in sc.budgets]
-    head += ["overhead/trial (ms)", "errors"]
+    head += ["overhead/trial (ms)", "stopped early", "errors"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in order:
         row = [s, sc.kinds.get(s, "hpo")]
@@ -82,7 +83,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
             v = sc.summary.get((s, b))
             row.append(_fmt(v["rank"], 2) if v else "–")
         o = sc.overhead.get(s, {})
-        row += [_ms(o.get("overhead_mean_s", math.nan)), str(o.get("errors", 0))]
+        row += [_ms(o.get("overhead_mean_s", math.nan)), str(o.get("stopped", 0)), str(o.get("errors", 0))]
         lines.append("| " + " | ".join(row) + " |")
 
     lines += ["", f"## Score per problem at budget {b_main} (mean over seeds)", ""]

@@ -251,7 +251,7 @@ def _split_pruner(strategy: str) -> tuple[str, str | None]:
 
 def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
     """Run one spec and return its record; with ``out`` the record is also written (atomically)."""
-    from benchmarks.peers import run_peer
+    from benchmarks.peers import PeerStopped, run_peer
     from benchmarks.registry import make_benchmark
 
     t0 = time.perf_counter()
@@ -267,6 +267,8 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
             run_peer(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
         else:
             _run_hpo(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
+    except PeerStopped as e:  # the library ended the run early; its best so far stands
+        status, error = "stopped", str(e)
     except Exception as e:  # a crashing strategy is recorded with its partial trace
         status, error = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
     trials = recorder.trials
@@ -443,7 +445,7 @@ def _done(path: Path, retry_errors: bool) -> bool:
     if not retry_errors:
         return True
     try:
-        return json.loads(path.read_text()).get("status") == "ok"
+        return json.loads(path.read_text()).get("status") in ("ok", "stopped")
     except (OSError, ValueError):
         return False
 

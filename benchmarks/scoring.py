@@ -8,7 +8,8 @@ anchors taken from all the runs on that problem:
 * 100 = the best loss ever seen on that problem, by any strategy at any budget.
 
 ``score = 100 * (1 - clip((best_so_far - best) / (baseline - best), 0, 1))``, as Bayesmark
-does. Because the 100 anchor is the best loss seen, adding strategies or runs can move
+does. A run the library ended early (status ``stopped``: SMAC finding a small discrete space
+exhausted) keeps its best loss for the rest of the budget; runs that crashed are left out. Because the 100 anchor is the best loss seen, adding strategies or runs can move
 everyone's scores; compare strategies scored together. Scores are then averaged over
 problems, with the spread over seeds; ranks are taken per (problem, seed) among the
 strategies that have that run (1 = best, ties share the mean rank). Paired Wilcoxon
@@ -59,7 +60,10 @@ def trace(record: dict) -> list[float | None]:
     and a full one are compared at equal resource.
     """
     if "resources" not in record:
-        return record["losses"]
+        losses = record["losses"]
+        if record.get("status") == "stopped" and len(losses) < record["budget"]:
+            return list(losses) + [None] * (record["budget"] - len(losses))  # the library stopped early
+        return losses
     cached = record.get("_trace")
     if cached is not None:
         return cached
@@ -144,7 +148,7 @@ def _pick(records: list[dict], budget: int) -> dict[tuple[str, str, int], dict]:
     """For each (problem, strategy, seed) the finished run with the smallest budget >= ``budget``."""
     chosen: dict[tuple[str, str, int], dict] = {}
     for r in records:
-        if r.get("status") != "ok" or r["budget"] < budget or len(trace(r)) < budget:
+        if r.get("status") not in ("ok", "stopped") or r["budget"] < budget or len(trace(r)) < budget:
             continue
         key = (r["benchmark"], r["strategy"], r["seed"])
         if key not in chosen or r["budget"] < chosen[key]["budget"]:
@@ -276,7 +280,8 @@ def _overheads(sc: Scores, records: list[dict]) -> None:
             "objective_mean_s": float(obj.mean()) if obj.size else math.nan,
             "n_trials": int(over.size),
             "runs": len(runs),
-            "errors": sum(r.get("status") != "ok" for r in runs),
+            "errors": sum(r.get("status") not in ("ok", "stopped") for r in runs),
+            "stopped": sum(r.get("status") == "stopped" for r in runs),
             "wall_s": float(sum(r.get("wall_s", 0.0) for r in runs)),
         }
     for fam, xs in by_family.items():

@@ -50,3 +50,17 @@ def test_hyperopt_space_nests_conditionals():
 def test_unknown_peer():
     with pytest.raises(ValueError, match="unknown peer 'optuna'; available: optuna-tpe"):
         run_peer("optuna", make_benchmark("branin").get_configuration_space(), lambda c: 0.0, 2, 0)
+
+
+@pytest.mark.slow
+def test_smac_on_an_exhausted_space_stops_cleanly():
+    from ConfigSpace import CategoricalHyperparameter, ConfigurationSpace
+
+    from benchmarks.peers import PeerStopped
+
+    cs = ConfigurationSpace(seed=0)
+    cs.add(CategoricalHyperparameter("c", ["a", "b", "c"]))
+    seen = []
+    with pytest.raises(PeerStopped, match="space exhausted"):
+        run_peer("smac3-hpo", cs, lambda config: seen.append(config) or float(len(seen)), budget=10, seed=0)
+    assert 1 <= len(seen) <= 3

@@ -103,3 +103,11 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="no runs of"):
         score([rec("a", 0, [1.0])], budgets=[1], strategies=["zzz"])
     assert math.isnan(score([rec("a", 0, [1.0])], budgets=[1]).wilcoxon("a", "b", 1)["mean_diff"])
+
+
+def test_a_run_the_library_stopped_keeps_its_best():
+    recs = [rec("random", 0, [8.0, 8.0, 8.0, 8.0]), rec("s", 0, [8.0, 0.0])]
+    recs[1].update(budget=4, status="stopped")
+    sc = score(recs, budgets=[2, 4])
+    assert sc.run_scores[("p", "s", 0, 4)] == 100.0
+    assert sc.overhead["s"]["stopped"] == 1 and sc.overhead["s"]["errors"] == 0

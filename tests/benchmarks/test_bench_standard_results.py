@@ -17,8 +17,8 @@ def test_committed_runs_are_well_formed():
     assert records
     for r in records:
         assert r["benchmark"] in STANDARD and r["budget"] == 50
-        assert r["status"] == "ok", (r["strategy"], r["benchmark"], r["seed"], r["error"])
-        assert len(r["losses"]) == len(r["configs"]) == 50
+        assert r["status"] in ("ok", "stopped"), (r["strategy"], r["benchmark"], r["seed"], r["error"])
+        assert len(r["losses"]) == len(r["configs"]) == 50 or r["status"] == "stopped"
 
 
 @pytest.mark.slow
