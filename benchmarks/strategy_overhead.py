@@ -239,6 +239,8 @@ def main(argv=None) -> None:
                    help="sizes for smac-bb (its GP fit grows cubically and runs many restarts)")
     p.add_argument("--no-native", action="store_true")
     p.add_argument("--out", default="strategy_overhead")
+    p.add_argument("--update", action="store_true",
+                   help="keep the other strategies' rows of the existing results file (rerun only these)")
     args = p.parse_args(argv)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -248,6 +250,12 @@ def main(argv=None) -> None:
     cs, f = _problem()
     rows = []
     out = RESULTS / f"{args.out}.json"
+    if args.update and out.exists():
+        old = json.loads(out.read_text())
+        rows = [r for r in old["rows"] if r["strategy"] not in args.strategies]
+        meta["command"] = old["meta"]["command"] + " && " + meta["command"]
+        meta["strategies"] = [s for s in STRATEGIES if s in set(args.strategies) | {r["strategy"] for r in rows}]
+        meta["date"] = old["meta"]["date"] + ", updated " + meta["date"]
     for name in args.strategies:
         time_ours(name, cs, f, 20)  # warm-up: imports and first-call costs
         if not args.no_native:

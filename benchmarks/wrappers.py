@@ -232,9 +232,9 @@ def main_compare(args) -> None:
     done = {(r["side"], r["wrapper"], r["problem"], r["seed"]) for r in rows}
     for name in wrappers:  # warm-up: imports and first-call costs stay out of the timings
         for side in ("native", "ours"):
-            run_one(side, name, "branin", 0, 12)
+            run_one(side, name, "branin", 0, 6)
     for name in wrappers:
-        seeds = range(args.seeds if name != "smac-bb" else min(args.seeds, args.seeds_bb))
+        seeds = range(args.first_seed, args.first_seed + (args.seeds if name != "smac-bb" else min(args.seeds, args.seeds_bb)))
         probs = problems if name != "smac-bb" else [p for p in problems if p in (args.problems_bb or problems)]
         for problem in probs:
             for seed in seeds:
@@ -272,7 +272,7 @@ def main_parallel(args) -> None:
     meta = {**_meta(args, args.command), "problems": problems}
     rows = []
     for problem in problems:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name, n_jobs in (("tpe", 1), ("tpe", 2), ("gp", 1), ("gp", 2), ("random", 1)):
                 bench = make_benchmark(problem)
                 cs = bench.get_configuration_space(seed)
@@ -312,6 +312,7 @@ def main(argv=None) -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--seeds-bb", type=int, default=10, help="seeds for smac-bb (its GP makes each run slow)")
     p.add_argument("--problems-bb", nargs="*", default=None, help="problems for smac-bb (default: all)")
     p.add_argument("--budget", type=int, default=50)

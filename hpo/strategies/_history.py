@@ -30,14 +30,20 @@ def history_rows(strategy: BaseStrategy, history: Sequence[FrozenTrial]) -> list
     if cache.get("__space__") is not strategy.space or cache.get("__direction__") != strategy.direction:
         cache.clear()
         cache["__space__"], cache["__direction__"] = strategy.space, strategy.direction
+    same = cache.setdefault("__same__", {})  # number -> (trial object, row): in-memory storages hand back the same objects
     rows = []
     for t in sorted(history, key=lambda t: t.number):
         if t.state.is_finished():
-            key = (t.number, t.state, t.value, tuple(sorted(t.params.items())),
-                   tuple(sorted(t.intermediate_values.items())) if t.state == TrialState.PRUNED else ())
-            row = cache.get(key, False)
-            if row is False:
-                row = cache[key] = _row(strategy, t)
+            hit = same.get(t.number)
+            if hit is not None and hit[0] is t:
+                row = hit[1]
+            else:
+                key = (t.number, t.state, t.value, tuple(sorted(t.params.items())),
+                       tuple(sorted(t.intermediate_values.items())) if t.state == TrialState.PRUNED else ())
+                row = cache.get(key, False)
+                if row is False:
+                    row = cache[key] = _row(strategy, t)
+                same[t.number] = (t, row)
         else:
             row = _row(strategy, t)
         if row is not None:

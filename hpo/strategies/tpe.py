@@ -88,7 +88,7 @@ class TPEStrategy(BaseStrategy):
         if self.group and not self.multivariate:
             raise ValueError("group=True needs multivariate=True; set multivariate=True or group=False")
         self._study: optuna.Study | None = None
-        self._rows: list[list] = []  # [number, kind, trial_id, signature] of the visible mirrored trials
+        self._rows: list[list] = []  # [number, kind, trial_id, signature, history row] of the mirrored trials
 
     def setup(self, space, direction, seed) -> None:
         super().setup(space, direction, seed)
@@ -162,9 +162,9 @@ class TPEStrategy(BaseStrategy):
         by_number = {r[0]: r for r in want}
         kept = []
         for row in self._rows:
-            number, kind, trial_id, sig = row
+            number, kind, trial_id, sig = row[:4]
             target = by_number.get(number)
-            if target is not None and _signature(target, kind) != sig:
+            if target is not None and target is not row[4] and _signature(target, kind) != sig:
                 return False
             if target is None:
                 if kind != "R":
@@ -175,7 +175,7 @@ class TPEStrategy(BaseStrategy):
         if [r[0] for r in kept] != [r[0] for r in want[: len(kept)]]:
             return False
         for row, target in zip(kept, want):
-            number, kind, trial_id, _ = row
+            number, kind, trial_id = row[:3]
             if kind == target[1]:
                 continue
             if kind != "R":
@@ -186,13 +186,14 @@ class TPEStrategy(BaseStrategy):
                 for step, v in target[3].items():
                     storage.set_trial_intermediate_value(trial_id, step, v)
                 storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-            row[1], row[3] = target[1], _signature(target, target[1])
+            row[1], row[3], row[4] = target[1], _signature(target, target[1]), target
         self._rows = kept
         self._append(want[len(kept):])
         return True
 
     def _append(self, rows: list) -> None:
-        for number, kind, config, payload in rows:
+        for row in rows:
+            number, kind, config, payload = row
             self._study.add_trial(self._frozen(kind, config, payload))
             trial_id = self._study._storage.get_all_trials(self._study._study_id, deepcopy=False)[-1]._trial_id
-            self._rows.append([number, kind, trial_id, _signature((number, kind, config, payload), kind)])
+            self._rows.append([number, kind, trial_id, _signature(row, kind), row])
