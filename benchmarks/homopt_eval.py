@@ -61,7 +61,7 @@ VARIANTS: dict[str, dict] = {
     "smooth-ts": {"preset": "smooth", "allocation": "thompson"},
     # smooth-std with the homotopy boxed to +-0.2 around the best point
     "smooth-tr": {"preset": "smooth", "trust_radius": 0.2},
-    # smooth-std with a lighter rotation: base / homotopy / base / jitter / base
+    # smooth-std with a lighter rotation: base / homotopy / base / jitter / base (= preset "tuned", the default)
     "smooth-light": {"preset": "smooth", "base_slots": (0, 2, 4), "jitter_slots": (3,)},
 }
 

@@ -59,8 +59,8 @@ def _key(c):
 
 
 # --- the schedule ---------------------------------------------------------------
-def test_reference_rotation_is_the_default():
-    s = strategy()
+def test_reference_rotation():
+    s = strategy(preset="reference")
     assert [s.kind_of(n) for n in range(20)] == ["base"] * 20
     assert [s.kind_of(n) for n in range(20, 30)] == ["base", "homotopy", "base", "jitter", "jitter"] * 2
     assert np.allclose(s.ts, [1.0, 0.8, 0.6, 0.4, 0.2])
@@ -69,7 +69,7 @@ def test_reference_rotation_is_the_default():
 @pytest.mark.parametrize("n_done, kind", [(19, "base"), (20, "base"), (21, "homotopy"), (22, "base"),
                                           (23, "jitter"), (24, "jitter")])
 def test_ask_follows_the_rotation(n_done, kind):
-    s = strategy()
+    s = strategy(preset="reference")
     s.ask(history(SPACE, n_done, seed=1, loss=quad))
     assert s.counts[kind] == 1 and sum(s.counts.values()) == 1
 
@@ -77,7 +77,7 @@ def test_ask_follows_the_rotation(n_done, kind):
 def test_pending_trials_shift_the_rotation_and_are_not_repeated():
     h = history(SPACE, 20, seed=2, loss=quad)
     pending = SPACE.sample(1, seed=3)[0]
-    s = strategy()
+    s = strategy(preset="reference")
     out = s.ask(h + [trial(SPACE, 20, pending, state=TrialState.RUNNING)], n=4)  # positions 21..24
     assert s.counts == {"base": 1, "jitter": 2, "homotopy": 1, "fallback": 0}
     keys = {_key(c) for c in out}
@@ -179,7 +179,7 @@ def test_gam_failure_falls_back_to_the_base(monkeypatch):
 
     monkeypatch.setattr(surrogates.gam.GAMSurrogate, "fit", broken_fit)
     h = history(SPACE, 21, seed=11, loss=quad)
-    s = strategy()
+    s = strategy(preset="reference")
     config = s.ask(h)[0]
     assert s.counts == {"base": 1, "jitter": 0, "homotopy": 0, "fallback": 1}
     assert config == make_strategy_setup("random").ask(h)[0]
@@ -215,7 +215,7 @@ def test_registry_builds_homopt_on_a_base():
 @pytest.mark.parametrize("kwargs, message", [
     ({"warm_up": -1}, "warm_up=-1 must be an integer >= 0"),
     ({"base_slots": (0, 1)}, "slot 1 is listed in both base_slots and homotopy_slots"),
-    ({"base_slots": (0,)}, "slots [2] of the rotation"),
+    ({"base_slots": (0,)}, "slots [2, 4] of the rotation (period=5) are in no"),
     ({"jitter_slots": (3, 7)}, "jitter_slots contains 7"),
     ({"recent_fraction": 0}, "recent_fraction=0 must be a number in (0.0, 1.0]"),
     ({"jitter_spread": "range"}, "jitter_spread='range' must be 'var' or 'std'"),
@@ -245,7 +245,8 @@ def test_presets_fill_the_defaults_and_explicit_arguments_win():
     s = HomOptStrategy("random", preset="reference")
     assert (s.preset, s.lam, s.y_scale, s.trust_radius, s.jitter) == ("reference", 1e-4, "raw", None, 0.005)
     d = HomOptStrategy("random")
-    assert (d.preset, d.lam, d.y_scale, d.jitter, d.jitter_spread) == ("smooth", 1.0, "standard", 0.5, "std")
+    assert (d.preset, d.lam, d.y_scale, d.jitter, d.jitter_spread) == ("tuned", 1.0, "standard", 0.5, "std")
+    assert [d.kind_of(n) for n in range(20, 25)] == ["base", "homotopy", "base", "jitter", "base"]
     t = HomOptStrategy("random", preset="reference", lam=1.0, y_scale="standard")
     assert (t.lam, t.y_scale, t.warm_up, t.jitter) == (1.0, "standard", 20, 0.005)
     with pytest.raises(ValueError, match="preset='fast' is not one of"):
