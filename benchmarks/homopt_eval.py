@@ -13,6 +13,10 @@ Three commands (``python -m benchmarks.homopt_eval <command> --help``):
     signed-rank test over seeds (p < 0.05 gives a win or a loss, otherwise a tie) and the
     mean score difference, at each budget. Writes ``homopt_table.md``,
     ``homopt_summary.json`` and ``homopt_curves.png`` next to the runs.
+``pack``
+    Writes every run record of a results folder into one ``homopt_runs.jsonl.gz`` (what is
+    committed: the folder of one JSON file per run is about ten times larger); ``report``
+    reads either.
 ``overhead``
     Times ``ask`` at 200 completed trials on a 6-D problem (Hartmann-6), once at each
     position of the rotation, and writes ``homopt_overhead.json``.
@@ -39,6 +43,7 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "homopt_runs"
+ARCHIVE = RESULTS / "homopt_runs.jsonl.gz"
 
 #: HomOpt settings compared here: the reference schedule and the candidate improvements.
 VARIANTS: dict[str, dict] = {
@@ -64,6 +69,10 @@ VARIANTS: dict[str, dict] = {
     # smooth-std with a lighter rotation: base / homotopy / base / jitter / base (= preset "tuned", the default)
     "smooth-light": {"preset": "smooth", "base_slots": (0, 2, 4), "jitter_slots": (3,)},
 }
+
+
+#: The variant equal to the default preset ("tuned").
+DEFAULT = "smooth-light"
 
 
 def variant_name(variant: str, base: str) -> str:
@@ -170,10 +179,9 @@ def compare(sc, a: str, b: str, budget: int, alpha: float = 0.05) -> dict:
 
 
 def report(folders: Sequence[Path], out: Path, budgets: Sequence[int] = (50, 100)) -> dict:
-    from benchmarks.runner import load_results
     from benchmarks.scoring import score
 
-    records = [r for f in folders for r in load_results(f)]
+    records = [r for f in folders for r in _load(Path(f))]
     # the same (strategy, benchmark, seed, budget) may sit in two folders: keep one
     unique = {(r["strategy"], r["benchmark"], r["seed"], r["budget"]): r for r in records}
     records = list(unique.values())
@@ -202,6 +210,30 @@ def report(folders: Sequence[Path], out: Path, budgets: Sequence[int] = (50, 100
     return summary
 
 
+def _load(path: Path) -> list[dict]:
+    from benchmarks.runner import load_results
+
+    if path.name.endswith(".jsonl.gz"):
+        import gzip
+
+        with gzip.open(path, "rt") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    return load_results(path)
+
+
+def pack(folder: Path, archive: Path) -> int:
+    """All run records of ``folder`` as one gzipped JSON-lines file; returns the count."""
+    import gzip
+
+    from benchmarks.runner import load_results
+
+    records = load_results(folder)
+    with gzip.open(archive, "wt") as fh:
+        for r in records:
+            fh.write(json.dumps(r, default=str) + "\n")
+    return len(records)
+
+
 def _markdown(summary: dict, sc) -> str:
     lines = ["# HomOpt against its base strategies", "",
              f"Problems: {', '.join(summary['problems'])} ({len(summary['problems'])}).",
@@ -211,13 +243,23 @@ def _markdown(summary: dict, sc) -> str:
              "Better: problems where HomOpt's mean score is higher (significant or not). Target (the paper's "
              "claim): wins on at least two thirds of the problems for random and TPE, and a mean diff of at "
              "least -1 for every base.", "",
-             "| HomOpt variant | base | budget | W / T / L | better | HomOpt score | base score | mean diff | seeds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for c in summary["comparisons"]:
+             "Variants (`benchmarks/homopt_eval.py:VARIANTS`): "
+             + "; ".join(f"`homopt-{k}` = {v}" for k, v in VARIANTS.items()
+                         if any(c["a"].partition(":")[0] == f"homopt-{k}" for c in summary["comparisons"])) + ".", "",
+             f"`homopt-{DEFAULT}` is the default (`HomOptStrategy(preset=\"tuned\")`, i.e. `homopt:<base>`); "
+             "`homopt-ref` is the reference schedule (`preset=\"reference\"`).", ""]
+    header = ["| HomOpt variant | base | budget | W / T / L | better | HomOpt score | base score | mean diff | seeds |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def row(c):
         seeds = sorted({r["n_seeds"] for r in c["problems"].values()})
-        lines.append(f"| {c['a'].partition(':')[0]} | {c['b']} | {c['budget']} | {c['wins']} / {c['ties']} / {c['losses']} "
-                     f"| {c['better']}/{c['n_problems']} | {c['mean_a']:.1f} | {c['mean_b']:.1f} | {c['mean_diff']:+.2f} "
-                     f"| {'/'.join(map(str, seeds))} |")
+        return (f"| {c['a'].partition(':')[0]} | {c['b']} | {c['budget']} | {c['wins']} / {c['ties']} / {c['losses']} "
+                f"| {c['better']}/{c['n_problems']} | {c['mean_a']:.1f} | {c['mean_b']:.1f} | {c['mean_diff']:+.2f} "
+                f"| {'/'.join(map(str, seeds))} |")
+
+    head = [c for c in summary["comparisons"] if c["a"].partition(":")[0] in (f"homopt-{DEFAULT}", "homopt-ref")]
+    lines += ["## Default and reference against each base", ""] + header + [row(c) for c in head]
+    lines += ["", "## Every variant tried", ""] + header + [row(c) for c in summary["comparisons"]]
     lines += ["", "## Per problem (budget 100): mean diff (p)", ""]
     cmp100 = [c for c in summary["comparisons"] if c["budget"] == max(summary["budgets"])]
     if cmp100:
@@ -330,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--runs", type=Path, nargs="+", default=[RUNS])
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--budgets", default="50,100")
+    k = sub.add_parser("pack", help="pack a results folder into one .jsonl.gz")
+    k.add_argument("--runs", type=Path, default=RUNS)
+    k.add_argument("--out", type=Path, default=ARCHIVE)
     o = sub.add_parser("overhead", help="time ask at 200 completed trials")
     o.add_argument("--variants", default="ref")
     o.add_argument("--base", default="random")
@@ -344,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary = report(a.runs, a.out, [int(b) for b in a.budgets.split(",")])
         print((a.out / "homopt_table.md").read_text())
         del summary
+    elif a.cmd == "pack":
+        print(f"{pack(a.runs, a.out)} records -> {a.out}")
     else:
         overhead(a.variants.split(","), a.base, a.n_trials, a.repeats, a.out)
 
