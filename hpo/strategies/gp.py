@@ -3,7 +3,7 @@
 The loop: a scrambled Sobol initial design; then a Matérn 5/2 ARD GP on unit-cube
 features (categoricals one-hot, inactive conditionals imputed) and log expected
 improvement, maximised by random sampling plus batched local search. Running trials
-and earlier proposals of the same call are fantasised with a constant liar (the mean
+and earlier proposals of the same call are fantasised with a constant liar (the best
 observed loss by default), so parallel workers and ``ask(n>1)`` spread out; a running trial
 whose params are not chosen yet (another worker asking at the same moment) makes us skip
 the point that worker receives.
@@ -52,7 +52,10 @@ class GPStrategy(BaseStrategy):
         n_initial: Sobol points before the GP takes over (default ``min(20, max(5, 2 (d + 1)))``).
         n_candidates: random points scored per acquisition maximisation.
         n_local: best random points refined by local search.
-        liar: value given to running trials: ``"mean"``, ``"min"`` (best) or ``"max"`` (worst) loss.
+        liar: value given to running trials: ``"min"`` (the best loss, default), ``"mean"`` or
+            ``"max"`` (worst). The optimistic liar keeps a second worker near a good basin
+            without sampling the same point; the mean liar made a narrow basin look bad and
+            sent the second worker away (see ``benchmarks/results/wrappers_parallel.md``).
         n_restarts: restarts of the kernel hyperparameter fit.
         xi: exploration margin of expected improvement (in loss units).
         max_fit_points: the kernel hyperparameters are fitted on at most this many trials
@@ -69,7 +72,7 @@ class GPStrategy(BaseStrategy):
     name = "gp"
 
     def __init__(self, n_initial: int | None = None, n_candidates: int = 512, n_local: int = 5,
-                 liar: str = "mean", n_restarts: int = 1, xi: float = 0.0, max_fit_points: int = 64):
+                 liar: str = "min", n_restarts: int = 1, xi: float = 0.0, max_fit_points: int = 64):
         super().__init__()
         for name, v, low in (("n_candidates", n_candidates, 1), ("n_local", n_local, 1), ("n_restarts", n_restarts, 0),
                              ("max_fit_points", max_fit_points, 2)):
