@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 import signal
 import time
@@ -40,6 +41,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 __all__ = [
     "RunSpec",
@@ -260,6 +263,9 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
     recorder = _Recorder(bench, spec.budget)
     status, error = "ok", None
     base, pruner = _split_pruner(spec.strategy)
+    # some libraries (SMAC3's forest) draw from the global generators: seed them per run too
+    random.seed(spec.run_seed)
+    np.random.seed(spec.run_seed)
     try:
         if pruner is not None:
             _run_hpo_pruned(base, pruner, bench, cs, recorder, spec.budget, spec.run_seed)
@@ -284,6 +290,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         "run_seed": spec.run_seed,
         "kind": "peer" if _is_peer(spec.strategy) else "hpo",
         "mode": "multifidelity" if pruner is not None else "full",
+        "global_rng_seeded": True,
         "status": status,
         "error": error,
         "n_trials": len(trials),
