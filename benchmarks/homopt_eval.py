@@ -19,7 +19,7 @@ Three commands (``python -m benchmarks.homopt_eval <command> --help``):
     reads either.
 ``overhead``
     Times ``ask`` at 200 completed trials on a 6-D problem (Hartmann-6), once at each
-    position of the rotation, and writes ``homopt_overhead.json``.
+    position of the rotation, and writes ``homopt_overhead_<base>.json``.
 
 Example:
     >>> from benchmarks.homopt_eval import VARIANTS, variant_name
@@ -330,6 +330,7 @@ def overhead(variants: Sequence[str], base: str, n_trials: int, repeats: int, ou
         hist.append(t)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = {"benchmark": "hartmann6", "dims": len(space), "n_trials": n_trials, "repeats": repeats,
+              "load_average": os.getloadavg(),
               "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
               "cpus": os.cpu_count(), "strategies": {}}
     for name in [variant_name(v, base) for v in variants] + [base]:
@@ -351,7 +352,7 @@ def overhead(variants: Sequence[str], base: str, n_trials: int, repeats: int, ou
         print(f"{name}: {mean:.1f} ms per ask on average over the rotation; "
               + ", ".join(f"{v['kind']} {v['mean_ms']:.0f}" for v in per_pos.values()), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "homopt_overhead.json").write_text(json.dumps(result, indent=1))
+    (out / f"homopt_overhead_{base}.json").write_text(json.dumps(result, indent=1))
     return result
 
 
