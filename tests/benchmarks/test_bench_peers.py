@@ -22,7 +22,7 @@ def _run(peer, name, budget, seed):
 
 FAST = ["optuna-tpe", "optuna-random", "optuna-gp", "hyperopt"]
 # model-based peers are slow (SMAC's forest or GP, HEBO's GP + NSGA-II): small budgets, marked slow
-SLOW = [pytest.param(p, b, marks=pytest.mark.slow) for p, b in [("smac3-hpo", 14), ("smac3-bb", 10), ("hebo", 9)]]
+SLOW = [pytest.param(p, b, marks=pytest.mark.slow) for p, b in [("smac3-hpo", 14), ("smac3-bb", 5), ("hebo", 7)]]
 
 
 @pytest.mark.parametrize("peer, budget", [(p, 12) for p in FAST] + SLOW)
