@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import wilcoxon
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -160,10 +161,11 @@ def run_one(side: str, name: str, problem: str, seed: int, budget: int) -> dict:
     cs = bench.get_configuration_space(seed)
     f = Timed(bench)
     t = time.perf_counter()
-    if side == "native":
-        NATIVE[name](cs, f, budget, seed)
-    else:
-        _ours(name, cs, f, budget, seed)
+    with threadpool_limits(limits=1, user_api="blas"):  # both sides on one BLAS thread
+        if side == "native":
+            NATIVE[name](cs, f, budget, seed)
+        else:
+            _ours(name, cs, f, budget, seed)
     wall = time.perf_counter() - t
     return {"side": side, "wrapper": name, "problem": problem, "seed": seed, "budget": budget,
             "n_evals": len(f.losses), "best": min(f.losses), "wall_s": wall, "objective_s": f.seconds,
