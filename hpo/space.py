@@ -463,8 +463,10 @@ def _satisfied(cond, config: Mapping[str, Any]) -> bool:
         return value == _native(cond.value)
     if isinstance(cond, InCondition):
         return value in [_native(v) for v in cond.values]
-    vector = cond.parent.to_vector(value)
-    return bool(cond._evaluate_vector(np.array([vector]))[0]) if hasattr(cond, "_evaluate_vector") else True
+    try:  # greater-than, less-than, not-equals: ConfigSpace evaluates them
+        return bool(cond.satisfied_by_value(config))
+    except Exception:  # a value of the wrong type for the parent: the condition does not hold
+        return False
 
 
 def _topological(space: Space) -> list[str]:

@@ -153,3 +153,19 @@ def test_validate_errors(config, message):
 def test_missing_space_file():
     with pytest.raises(SpaceError, match="does not exist"):
         Space("/nonexistent/space.yaml")
+
+
+def test_numeric_conditions_are_evaluated():
+    from ConfigSpace import GreaterThanCondition, UniformFloatHyperparameter
+
+    cs = ConfigurationSpace()
+    a, b = UniformFloatHyperparameter("a", 0, 1), UniformFloatHyperparameter("b", 0, 1)
+    cs.add([a, b])
+    cs.add(GreaterThanCondition(b, a, 0.5))
+    space = Space(cs)
+    assert space.active_names({"a": 0.7}) == ["a", "b"] and space.active_names({"a": 0.2}) == ["a"]
+    assert space.validate({"a": 0.7, "b": 0.1}) == {"a": 0.7, "b": 0.1}
+    with pytest.raises(SpaceError, match="b is inactive"):
+        space.validate({"a": 0.2, "b": 0.1})
+    for config in space.sample(50, seed=0):
+        assert ("b" in config) == (config["a"] > 0.5)

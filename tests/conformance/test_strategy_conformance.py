@@ -106,6 +106,7 @@ def test_survives_save_and_restore_of_the_study(name, tmp_path):
     assert new_strategy(name, MIXED, seed=3).ask(h) == new_strategy(name, MIXED, seed=3).ask(h)
 
 
+@pytest.mark.slow  # end to end: 5 seeds x 30 trials, minutes for SMAC's black-box facade
 @pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "random"])
 def test_beats_random_search_on_a_smooth_function(name):
     """A quality floor: over 5 seeds at 30 evaluations, better median best loss than random."""
