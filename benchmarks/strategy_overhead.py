@@ -101,12 +101,11 @@ def time_ours(name: str, cs, f, n: int, seed: int = 0) -> dict:
 def _optuna_native(sampler_name: str, cs, f, n: int, seed: int = 0) -> dict:
     import optuna
 
-    from hpo.strategies._history import topological_names
     from hpo.strategies.tpe import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, configs, losses = _history(cs, f, n)
-    dists, order = space.distributions, topological_names(space)
+    dists, order = space.distributions, space.order
     if sampler_name == "tpe":
         sampler = optuna.samplers.TPESampler(n_startup_trials=10, multivariate=True, group=True, constant_liar=True,
                                              seed=seed)

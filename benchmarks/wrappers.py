@@ -68,12 +68,11 @@ def _native_optuna(cs, f: Timed, budget: int, seed: int) -> None:
     import optuna
 
     from hpo.space import Space
-    from hpo.strategies._history import topological_names
     from hpo.strategies.tpe import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = Space(cs)
-    order, dists = topological_names(space), space.distributions
+    order, dists = space.order, space.distributions
     sampler = optuna.samplers.TPESampler(n_startup_trials=10, multivariate=True, group=True, constant_liar=True,
                                          seed=seed)
     study = optuna.create_study(sampler=sampler)

@@ -60,19 +60,7 @@ class UnitFeatures:
         self.names = list(space.names)
         self.index = {n: i for i, n in enumerate(self.names)}
         self.k = {n: len(space.distributions[n].choices) for n in self.names if space.is_categorical(n)}
-        order = []
-        seen: set = set()
-
-        def visit(name):
-            if name not in seen:
-                seen.add(name)
-                for p in space.cs.parents_of[name]:
-                    visit(p.name)
-                order.append(name)
-
-        for n in self.names:
-            visit(n)
-        self.order = order
+        self.order = space.order
         self.n_features = sum(self.k.get(n, 1) for n in self.names)
 
     def slot(self, U: np.ndarray, name: str) -> np.ndarray:

@@ -97,21 +97,3 @@ def drop_inactive(space, config: dict) -> dict:
 def config_key(config: dict) -> tuple:
     """A hashable key of a configuration (for de-duplication)."""
     return tuple(sorted(config.items()))
-
-
-def topological_names(space) -> list[str]:
-    """Hyperparameter names with every parent before its children."""
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for parent in space.cs.parents_of[name]:
-            visit(parent.name)
-        order.append(name)
-
-    for name in space.names:
-        visit(name)
-    return order

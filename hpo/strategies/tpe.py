@@ -20,7 +20,7 @@ from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpo.strategies._history import history_rows, topological_names
+from hpo.strategies._history import history_rows
 from hpo.strategies.base import BaseStrategy
 
 __all__ = ["TPEStrategy"]
@@ -113,7 +113,7 @@ class TPEStrategy(BaseStrategy):
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
         study = self._sync(history)
         study.sampler = self._sampler(int(rng.integers(2**31 - 1)))
-        order = topological_names(self.space)
+        order = self.space.order
         dists = self.space.distributions
         out, scratch = [], []
         for _ in range(n):
