@@ -101,11 +101,11 @@ def time_ours(name: str, cs, f, n: int, seed: int = 0) -> dict:
 def _optuna_native(sampler_name: str, cs, f, n: int, seed: int = 0) -> dict:
     import optuna
 
-    from hpo.strategies.tpe import suggest
+    from hpo.trial import suggest_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, configs, losses = _history(cs, f, n)
-    dists, order = space.distributions, space.order
+    dists = space.distributions
     if sampler_name == "tpe":
         sampler = optuna.samplers.TPESampler(n_startup_trials=10, multivariate=True, group=True, constant_liar=True,
                                              seed=seed)
@@ -120,10 +120,7 @@ def _optuna_native(sampler_name: str, cs, f, n: int, seed: int = 0) -> dict:
     def step():
         t = time.perf_counter()
         trial = study.ask()
-        config: dict = {}
-        for name in order:
-            if space.is_active(name, config):
-                config[name] = suggest(trial, name, dists[name])
+        config = suggest_space(trial, space)
         elapsed = time.perf_counter() - t
         study.tell(trial, f(config))
         return elapsed

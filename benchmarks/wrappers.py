@@ -68,21 +68,16 @@ def _native_optuna(cs, f: Timed, budget: int, seed: int) -> None:
     import optuna
 
     from hpo.space import Space
-    from hpo.strategies.tpe import suggest
+    from hpo.trial import suggest_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = Space(cs)
-    order, dists = space.order, space.distributions
     sampler = optuna.samplers.TPESampler(n_startup_trials=10, multivariate=True, group=True, constant_liar=True,
                                          seed=seed)
     study = optuna.create_study(sampler=sampler)
     for _ in range(budget):
         trial = study.ask()
-        config: dict = {}
-        for name in order:
-            if space.is_active(name, config):
-                config[name] = suggest(trial, name, dists[name])
-        study.tell(trial, f(config))
+        study.tell(trial, f(suggest_space(trial, space)))
 
 
 def _hyperopt_space(cs):

@@ -22,7 +22,7 @@ import optuna.distributions as od
 
 from hpo.space import Space
 
-__all__ = ["Trial", "TrialPruned"]
+__all__ = ["Trial", "TrialPruned", "suggest_space"]
 
 TrialPruned = optuna.TrialPruned
 
@@ -40,9 +40,7 @@ class Trial:
         self._trial = optuna_trial
         self._declared: dict[str, Any] = {}
         if space is not None:
-            for name in space.order:
-                if space.is_active(name, self._declared):
-                    self._declared[name] = _suggest(optuna_trial, name, space.distributions[name])
+            self._declared = suggest_space(optuna_trial, space)
 
     @property
     def optuna_trial(self) -> optuna.Trial:
@@ -86,6 +84,24 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
+
+
+def suggest_space(trial: optuna.Trial, space: Space) -> dict[str, Any]:
+    """Suggest every active parameter of ``space`` on an optuna trial, parents first.
+
+    Example:
+        >>> import optuna, hpo
+        >>> study = optuna.create_study()
+        >>> space = hpo.Space({"opt": hpo.Categorical(["adam"]), "lr": hpo.Float(1e-3, 1e-1, log=True)})
+        >>> sorted(suggest_space(study.ask(), space))
+        ['lr', 'opt']
+    """
+    params: dict[str, Any] = {}
+    dists = space.distributions
+    for name in space.order:
+        if space.is_active(name, params):
+            params[name] = _suggest(trial, name, dists[name])
+    return params
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: od.BaseDistribution) -> Any:

@@ -15,13 +15,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo.strategies._history import history_rows
 from hpo.strategies.base import BaseStrategy
+from hpo.trial import suggest_space
 
 __all__ = ["TPEStrategy"]
 
@@ -36,16 +36,6 @@ def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def suggest(trial: optuna.Trial, name: str, dist) -> Any:
-    """``trial.suggest_*`` for an optuna distribution."""
-    if isinstance(dist, FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    assert isinstance(dist, CategoricalDistribution)
-    return trial.suggest_categorical(name, dist.choices)
 
 
 def _signature(row: tuple, kind: str) -> tuple:
@@ -113,17 +103,11 @@ class TPEStrategy(BaseStrategy):
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
         study = self._sync(history)
         study.sampler = self._sampler(int(rng.integers(2**31 - 1)))
-        order = self.space.order
-        dists = self.space.distributions
         out, scratch = [], []
         for _ in range(n):
             trial = study.ask()
             scratch.append(trial._trial_id)
-            params: dict = {}
-            for name in order:
-                if self.space.is_active(name, params):
-                    params[name] = suggest(trial, name, dists[name])
-            out.append(params)
+            out.append(suggest_space(trial, self.space))
         for trial_id in scratch:  # our own proposals leave the mirror: FAIL trials are invisible to TPE
             study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
         return out
