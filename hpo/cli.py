@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional

@@ -39,7 +39,6 @@ from ConfigSpace import (
     UniformFloatHyperparameter,
     UniformIntegerHyperparameter,
 )
-from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 __all__ = ["Float", "Int", "Categorical", "Space", "SpaceError"]
 

@@ -36,7 +36,7 @@ from hpo.integrations.optuna_sampler import StrategySampler
 from hpo.pruners import make_pruner
 from hpo.space import Space
 from hpo.storage import open_storage, storage_url, study_names
-from hpo.strategies import Strategy, make_strategy
+from hpo.strategies import Strategy
 from hpo.trial import Trial
 
 __all__ = ["Study", "create_study", "load_study", "StudyNotFoundError", "ObjectiveValueError"]

@@ -16,7 +16,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
-import optuna
 from optuna.trial import TrialState
 
 if TYPE_CHECKING:
