@@ -39,7 +39,7 @@ def _callbacks(study: "Study", callbacks, progress) -> list | None:
 def run_local(study: "Study", objective: Callable, n_trials: int | None, timeout: float | None,
               callbacks: Iterable | None, show_progress_bar: bool) -> None:
     wrapped = study._objective_wrapper(objective)
-    with _Progress(study, n_trials, timeout, show_progress_bar) as progress:
+    with _Progress(study, n_trials, show_progress_bar) as progress:
         study.optuna_study.optimize(
             wrapped, n_trials=n_trials, timeout=timeout, catch=(Exception,),
             callbacks=_callbacks(study, callbacks, progress.advance if progress.enabled else None),
@@ -81,7 +81,7 @@ def run_processes(study: "Study", objective: Callable, n_trials: int | None, tim
     spec = study._worker_spec()
     procs = [ctx.Process(target=_worker, args=(spec, objective, n_trials, deadline, counter, callbacks),
                          daemon=False) for _ in range(n_jobs)]
-    with _Progress(study, n_trials, timeout, show_progress_bar) as progress:
+    with _Progress(study, n_trials, show_progress_bar) as progress:
         for p in procs:
             p.start()
         try:
@@ -117,7 +117,7 @@ def _fail_dead_workers(study: "Study", procs) -> None:
 class _Progress:
     """A rich progress bar over finished trials (no-op when disabled)."""
 
-    def __init__(self, study: "Study", n_trials: int | None, timeout: float | None, enabled: bool):
+    def __init__(self, study: "Study", n_trials: int | None, enabled: bool):
         self.enabled = enabled
         self._study, self._total, self._done = study, n_trials, 0
 

@@ -87,7 +87,6 @@ class StrategySampler(BaseSampler):
         self._strategies: dict[tuple, Strategy] = {}
         self._independent = RandomSampler(seed=seed)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
-        self.last_error: str | None = None
         if space is not None:
             make_strategy(strategy, **self._kwargs)  # fail fast on a bad name
 
