@@ -286,8 +286,9 @@ class Study:
         """Worker processes cannot share memory: move an in-memory study to a temp journal file."""
         folder = Path(tempfile.mkdtemp(prefix="hpo-"))
         path = str(folder / "study.log")
-        optuna.copy_study(from_study_name=self.study_name, from_storage=self._storage, to_storage=open_storage(path))
-        self._storage = open_storage(path)
+        journal = open_storage(path)
+        optuna.copy_study(from_study_name=self.study_name, from_storage=self._storage, to_storage=journal)
+        self._storage = journal
         self._url = path
         self._optuna = optuna.load_study(study_name=self.study_name, storage=self._storage,
                                          sampler=self._sampler, pruner=self._optuna.pruner)
