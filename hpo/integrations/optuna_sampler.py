@@ -6,6 +6,10 @@ plain ``optuna.create_study(sampler=...)``. The strategy proposes the whole decl
 at once (optuna's *relative* sampling); parameters it does not cover (define-by-run ones)
 are sampled at random, as optuna's own relative samplers do.
 
+A strategy that wraps an optuna sampler (``tpe``) offers it through
+``optuna_sampler(seed)``; the bridge then delegates every call to it, so optuna samples on
+the study's own trials with no mirror and no extra cost.
+
 Example:
     >>> import optuna, hpo
     >>> from hpo.integrations.optuna_sampler import StrategySampler
@@ -87,11 +91,18 @@ class StrategySampler(BaseSampler):
         self._strategies: dict[tuple, Strategy] = {}
         self._independent = RandomSampler(seed=seed)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
-        if space is not None:
-            make_strategy(strategy, **self._kwargs)  # fail fast on a bad name
+        proto = make_strategy(strategy, **self._kwargs) if isinstance(strategy, str) else strategy
+        native = getattr(proto, "optuna_sampler", None)
+        self._native: BaseSampler | None = native(seed) if native is not None else None
 
     def reseed_rng(self) -> None:
         self._independent.reseed_rng()
+        if self._native is not None:
+            self._native.reseed_rng()
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self._native is not None:
+            self._native.before_trial(study, trial)
 
     def _strategy_for(self, space: Space, direction: str) -> Strategy:
         declared = space is self._space
@@ -107,6 +118,8 @@ class StrategySampler(BaseSampler):
         return strat
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if self._native is not None:
+            return self._native.infer_relative_search_space(study, trial)
         if self._space is not None:
             return self._space.distributions
         space = self._search_space.calculate(study)
@@ -114,6 +127,8 @@ class StrategySampler(BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if self._native is not None:
+            return self._native.sample_relative(study, trial, search_space)
         if not search_space:
             return {}
         fixed = trial.system_attrs.get("fixed_params") or {}
@@ -127,10 +142,14 @@ class StrategySampler(BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
+        if self._native is not None:
+            return self._native.sample_independent(study, trial, param_name, param_distribution)
         return self._independent.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
+        if self._native is not None:
+            self._native.after_trial(study, trial, state, values)
         for strategy in self._strategies.values():
             tell = getattr(strategy, "tell", None)
             if tell is not None:

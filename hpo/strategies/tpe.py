@@ -1,6 +1,10 @@
 """optuna's Tree-structured Parzen Estimator behind the hpo Strategy protocol.
 
-The study history is mirrored into a private in-memory optuna study (only new trials are
+Inside a Study (or any optuna study, through ``StrategySampler``) the strategy hands optuna
+its own ``TPESampler`` (:meth:`TPEStrategy.optuna_sampler`), reseeded before each trial from
+(seed, trial number): optuna then samples exactly as it does natively, on the study's own
+storage, and the layer adds nothing but the reseed. Everywhere else (``ask(history, n)``:
+HomOpt's base, Ray's searcher, the conformance kit) the study history is mirrored into a private in-memory optuna study (only new trials are
 added between calls, so a call costs what ``study.ask`` costs natively); running trials
 go in as RUNNING so that optuna's constant liar keeps parallel workers apart. A fresh
 sampler seeded from the call's generator makes every proposal a function of (seed,
@@ -15,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import optuna
+from optuna.samplers import BaseSampler
 from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
@@ -24,6 +29,44 @@ from hpo.strategies.base import BaseStrategy
 from hpo.trial import suggest_space
 
 __all__ = ["TPEStrategy"]
+
+
+def _reseed(sampler: optuna.samplers.TPESampler, seed: int) -> None:
+    """Reseed a TPESampler and its startup random sampler from one integer."""
+    seeds = np.random.SeedSequence(seed).generate_state(2)
+    sampler._rng.rng.seed(int(seeds[0]))
+    sampler._random_sampler._rng.rng.seed(int(seeds[1]))
+
+
+class _TrialSeeded(BaseSampler):
+    """An optuna sampler reseeded before every trial from (seed, trial number).
+
+    Its proposals are then a function of the seed and the study's trials, as every hpo
+    strategy's are: a resumed study or a second worker draws what a replay would.
+    """
+
+    def __init__(self, sampler: optuna.samplers.TPESampler, seed: int | None):
+        self._sampler = sampler
+        self._seed = 0 if seed is None else int(seed) & 0xFFFFFFFF
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
+
+    def before_trial(self, study, trial) -> None:
+        _reseed(self._sampler, int(np.random.default_rng([self._seed, trial.number]).integers(2**31 - 1)))
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -84,20 +127,29 @@ class TPEStrategy(BaseStrategy):
         super().setup(space, direction, seed)
         self._study, self._rows = None, []
 
+    def _new_sampler(self, seed: int | None) -> optuna.samplers.TPESampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # optuna flags multivariate/group as experimental
+            return optuna.samplers.TPESampler(
+                n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
+                multivariate=self.multivariate, group=self.group, constant_liar=self.constant_liar,
+                seed=seed, warn_independent_sampling=False,
+            )
+
+    def optuna_sampler(self, seed: int | None) -> BaseSampler:
+        """optuna's TPESampler with these settings, reseeded before each trial from (seed, trial number).
+
+        ``StrategySampler`` (so every Study) samples through it directly instead of through
+        :meth:`ask`: the proposals are optuna's own, on the study's own trials, at optuna's cost.
+        """
+        return _TrialSeeded(self._new_sampler(seed), seed)
+
     def _sampler(self, seed: int) -> optuna.samplers.TPESampler:
         """The mirror's sampler, reseeded (building one costs more than a proposal at small n)."""
         sampler = self._study.sampler
         if not isinstance(sampler, optuna.samplers.TPESampler):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                sampler = optuna.samplers.TPESampler(
-                    n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
-                    multivariate=self.multivariate, group=self.group and self.multivariate,
-                    constant_liar=self.constant_liar, seed=seed, warn_independent_sampling=False,
-                )
-        seeds = np.random.SeedSequence(seed).generate_state(2)
-        sampler._rng.rng.seed(int(seeds[0]))
-        sampler._random_sampler._rng.rng.seed(int(seeds[1]))
+            sampler = self._new_sampler(seed)
+        _reseed(sampler, seed)
         return sampler
 
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:

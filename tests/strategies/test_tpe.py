@@ -68,3 +68,41 @@ def test_constant_liar_spreads_a_batch():
     s = fresh("tpe", SMOOTH, seed=0)
     s.ask(history(SMOOTH, 20, seed=7), n=4)
     assert len(s._rows) == 20
+
+
+def _study_params(seed: int, n: int = 25, space=MIXED) -> list[dict]:
+    import hpo
+
+    study = hpo.create_study(space=space, strategy="tpe", seed=seed)
+    study.optimize(lambda t: mixed_loss(t.params), n_trials=n)
+    return [t.params for t in study.trials]
+
+
+def test_a_study_samples_through_optunas_own_tpe_sampler():
+    import optuna
+
+    import hpo
+
+    study = hpo.create_study(space=MIXED, strategy="tpe", seed=0)
+    native = study._sampler._native
+    assert isinstance(native._sampler, optuna.samplers.TPESampler)
+    study.optimize(lambda t: mixed_loss(t.params), n_trials=15)
+    for t in study.trials:  # conditionals handled by optuna's group decomposition
+        assert ("momentum" in t.params) == (t.params["opt"] == "sgd")
+
+
+def test_study_proposals_are_a_function_of_seed_and_history():
+    a, b = _study_params(4), _study_params(4)
+    assert a == b
+    assert a != _study_params(5)
+
+
+def test_study_resumes_with_the_proposals_of_an_uninterrupted_run(tmp_path):
+    import hpo
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = hpo.create_study(space=MIXED, strategy="tpe", seed=2, storage=url, study_name="s")
+    study.optimize(lambda t: mixed_loss(t.params), n_trials=14)
+    resumed = hpo.load_study(study_name="s", storage=url)
+    resumed.optimize(lambda t: mixed_loss(t.params), n_trials=11)
+    assert [t.params for t in resumed.trials] == _study_params(2)
