@@ -6,7 +6,9 @@ documents of finished trials are cached, so only new trials cost anything) and c
 Conditional hyperparameters become ``hp.choice`` sub-spaces: a child active only for
 some values of a categorical parent lives inside those branches. Running trials enter
 as running documents, which hyperopt's TPE counts with an infinite loss (its own
-constant liar), so parallel workers and ``ask(n>1)`` spread out.
+constant liar), so parallel workers and ``ask(n>1)`` spread out. Pruned trials enter as
+finished ones with the worst completed loss, so they count among the bad observations as they
+do in optuna's TPE (hyperopt itself knows no pruning).
 """
 
 from __future__ import annotations
@@ -188,10 +190,15 @@ class HyperoptTPEStrategy(BaseStrategy):
 
     def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
         docs = []
-        top = -1
-        for number, kind, config, loss in history_rows(self, history):
-            top = max(top, number)
-            if kind == "C":
+        rows = history_rows(self, history)
+        top = max((r[0] for r in rows), default=-1)
+        worst = max((r[3] for r in rows if r[1] == "C"), default=None)
+        for number, kind, config, loss in rows:
+            if kind == "P":
+                if worst is None:
+                    continue
+                loss = worst
+            if kind in ("C", "P"):
                 doc = self._docs.get(number)
                 if doc is None or doc["result"]["loss"] != loss:
                     doc = self._docs[number] = self._doc(number, config, loss)

@@ -80,3 +80,17 @@ def test_running_trials_enter_as_running_documents():
     h.append(trial(SMOOTH, 15, first, state=TrialState.RUNNING))
     second = fresh("hyperopt-tpe", SMOOTH, seed=0).ask(h)[0]
     assert second != first
+
+
+def test_pruned_trials_enter_with_the_worst_completed_loss():
+    """Pruned trials are bad observations (as in optuna's TPE), and they change the proposals."""
+    h = history(SMOOTH, 30, seed=4)
+    best = min(h, key=lambda t: t.value)
+    pruned = [trial(SMOOTH, 30 + i, {**best.params}, state=TrialState.PRUNED, intermediate={0: 1e9})
+              for i in range(12)]
+    s = fresh("hyperopt-tpe", SMOOTH, seed=0)
+    s.ask(h + pruned)
+    docs = {d["tid"]: d for d in s._docs.values()}
+    worst = max(t.value for t in h)
+    assert all(docs[30 + i]["result"]["loss"] == worst for i in range(12))
+    assert fresh("hyperopt-tpe", SMOOTH, seed=0).ask(h + pruned) != fresh("hyperopt-tpe", SMOOTH, seed=0).ask(h)
