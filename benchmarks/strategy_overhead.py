@@ -1,7 +1,9 @@
 """Per-trial strategy overhead at 50, 200 and 500 completed trials, against the native libraries.
 
 For each strategy the history is ``N`` random configurations of Hartmann-6 (6-D) with their
-losses. *Resume* is a fresh strategy's first ``ask`` on that history (everything rebuilt);
+losses. ``tpe`` times the strategy's ``ask(history)`` (the path HomOpt and Ray's searcher
+use); ``tpe-study`` times ``Study.ask`` on a study holding the history (the path every
+Study takes: optuna's own TPESampler, reseeded per trial). *Resume* is a fresh strategy's first ``ask`` on that history (everything rebuilt);
 *per trial* is the mean time of the following ``ask`` calls while the study goes on (each
 proposal is evaluated and appended before the next ask), over one full refit period of
 the strategy so that amortised model fits are counted: 5 steps for random and the TPEs,
@@ -40,11 +42,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STRATEGIES = ["random", "tpe", "hyperopt-tpe", "smac", "smac-bb", "gp"]
+STRATEGIES = ["random", "tpe", "tpe-study", "hyperopt-tpe", "smac", "smac-bb", "gp"]
 
 
 def steps_for(name: str, n: int) -> int:
-    return {"random": 5, "tpe": 5, "hyperopt-tpe": 5, "smac": 8, "smac-bb": 2, "gp": max(1, n // 20),
+    return {"random": 5, "tpe": 5, "tpe-study": 5, "hyperopt-tpe": 5, "smac": 8, "smac-bb": 2, "gp": max(1, n // 20),
             "optuna-gp": 2}[name]
 
 
@@ -66,11 +68,37 @@ def _history(cs, f, n: int, seed: int = 0):
 
 # --- ours --------------------------------------------------------------------------------
 
+def time_study(cs, f, n: int, seed: int = 0) -> dict:
+    """``tpe`` as a Study runs it: ``Study.ask`` (optuna's TPESampler reseeded per trial) on the history."""
+    import optuna
+
+    import hpo
+
+    space, configs, losses = _history(cs, f, n)
+    dists = space.distributions
+    study = hpo.create_study(space=space, strategy="tpe", seed=seed)
+    study._optuna.add_trials([optuna.trial.create_trial(params=c, distributions={k: dists[k] for k in c}, value=v)
+                              for c, v in zip(configs, losses)])
+
+    def step():
+        t = time.perf_counter()
+        trial = study.ask()
+        elapsed = time.perf_counter() - t
+        study.tell(trial, f(trial.params))
+        return elapsed
+
+    cold = step()
+    times = [step() for _ in range(steps_for("tpe-study", n))]
+    return {"resume_ms": 1000 * cold, "per_trial_ms": 1000 * float(np.mean(times)), "steps": len(times)}
+
+
 def time_ours(name: str, cs, f, n: int, seed: int = 0) -> dict:
     import optuna
 
     from hpo.strategies import make_strategy
 
+    if name == "tpe-study":
+        return time_study(cs, f, n, seed)
     space, configs, losses = _history(cs, f, n)
     dists = space.distributions
 
@@ -185,6 +213,7 @@ def _smac_native(facade_name: str, cs, f, n: int, seed: int = 0) -> dict:
 NATIVE = {
     "random": ("optuna RandomSampler", partial(_optuna_native, "random")),
     "tpe": ("optuna TPESampler", partial(_optuna_native, "tpe")),
+    "tpe-study": ("optuna TPESampler", partial(_optuna_native, "tpe")),
     "hyperopt-tpe": ("hyperopt fmin (TPE)", _hyperopt_native),
     "smac": ("SMAC HPO facade ask", partial(_smac_native, "HyperparameterOptimizationFacade")),
     "smac-bb": ("SMAC black-box facade ask", partial(_smac_native, "BlackBoxFacade")),
