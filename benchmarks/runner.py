@@ -14,7 +14,9 @@ anything the library does in between), plus errors.
 Pruning and ASHA: a strategy named ``<hpo strategy>+<pruner>`` (``tpe+asha``,
 ``random+median``, ``gp+hyperband``) runs on a multi-fidelity benchmark (``branin-mf``,
 ``mf-mlp-digits``, ...) rung by rung (max/27, max/9, max/3, max of the first fidelity),
-reporting each rung to the optuna pruner; its budget counts full-evaluation equivalents, and
+reporting each rung to the optuna pruner (``trial.report`` / ``trial.should_prune``, steps 1, 3,
+9, 27; the pruners are set to that ladder: :func:`ladder_pruner`; ``+none`` runs every rung,
+the no-pruning baseline at the same cost); its budget counts full-evaluation equivalents, and
 :func:`benchmarks.scoring.trace` scores it on full-fidelity losses at equal resource, so
 ``tpe+asha`` and plain ``tpe`` sit in one table.
 
@@ -54,6 +56,8 @@ __all__ = [
     "check_strategies",
     "UnknownStrategyNameError",
     "DEFAULT_PEERS",
+    "fidelity_ladder",
+    "ladder_pruner",
 ]
 
 DEFAULT_PEERS = ["optuna-tpe", "optuna-gp", "optuna-random", "hyperopt", "smac3-hpo", "hebo"]
@@ -216,6 +220,44 @@ def fidelity_ladder(fidelity_space: Any) -> tuple[str, list[float], float]:
     return names[0], rungs, hi
 
 
+def ladder_pruner(name: str) -> Any:
+    """The optuna pruner ``name`` set to the runner's ladder (steps 1, 3, 9, 27; factor 3).
+
+    ``median``: optuna's MedianPruner (5 startup trials, no warm-up steps); ``asha`` /
+    ``sha`` / ``successive-halving``: SuccessiveHalvingPruner(min_resource=1,
+    reduction_factor=3), so its rungs are the ladder's; ``hyperband``:
+    HyperbandPruner(min_resource=1, max_resource=27, reduction_factor=3), four brackets;
+    ``none``: NopPruner. optuna's defaults (reduction factor 4, resources guessed from the
+    first trial) would put the rungs between the ladder's steps.
+    """
+    import optuna
+
+    from hpo.pruners import PRUNERS
+
+    key = name.lower()
+    if key not in PRUNERS:
+        raise UnknownStrategyNameError(f"unknown pruner {name!r}; pruners: {', '.join(PRUNERS)}")
+    top = 3 ** (RUNGS - 1)
+    if key in ("asha", "sha", "successive-halving"):
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if key == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=3)
+    if key == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    return PRUNERS[key]()
+
+
+def _pruner_text(name: str) -> str:
+    """The pruner a ``+name`` run used, with its settings (kept in the run record)."""
+    try:
+        p = ladder_pruner(name)
+    except UnknownStrategyNameError:
+        return name
+    keys = ("_min_resource", "_max_resource", "_reduction_factor", "_n_startup_trials", "_n_warmup_steps")
+    args = ", ".join(f"{k[1:]}={getattr(p, k)!r}" for k in keys if hasattr(p, k))
+    return f"{type(p).__name__}({args})"
+
+
 def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: _Recorder, budget: int, seed: int) -> None:
     """Successive rungs per trial with an optuna pruner; the budget counts full-evaluation equivalents.
 
@@ -226,20 +268,21 @@ def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: 
 
     name, rungs, hi = fidelity_ladder(bench.get_fidelity_space())
     is_int = bench.get_fidelity_space()[name].__class__.__name__.startswith("UniformInteger")
-    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed, pruner=pruner)
+    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
+                             pruner=ladder_pruner(pruner))
     objective.t_last = time.perf_counter()
     try:
         while objective.used < budget - 1e-9:
             trial = study.ask()
             config, prev, loss, state = dict(trial.params), 0.0, math.nan, None
-            for v in rungs:
+            for k, v in enumerate(rungs):
                 loss = objective(config, {name: int(v) if is_int else v}, (v - prev) / hi, trial.number, v / hi)
                 prev = v
                 if not math.isfinite(loss):
                     state = "fail"
                     break
-                trial.optuna_trial.report(loss, max(1, round(27 * v / hi)))
-                if v < hi and trial.optuna_trial.should_prune():
+                trial.report(loss, 3 ** (RUNGS - len(rungs) + k))  # the ladder's step, clipped rungs dropped
+                if v < hi and trial.should_prune():
                     state = "pruned"
                     break
             study.tell(trial, loss if state is None else None, state=state)
@@ -290,6 +333,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         "run_seed": spec.run_seed,
         "kind": "peer" if _is_peer(spec.strategy) else "hpo",
         "mode": "multifidelity" if pruner is not None else "full",
+        **({"pruner": _pruner_text(pruner)} if pruner is not None else {}),
         "global_rng_seeded": True,
         "status": status,
         "error": error,
