@@ -5,6 +5,7 @@ The typer sub-app ``app`` is mounted by ``hpo/cli.py`` as ``hpo bench``::
     hpo bench list
     hpo bench run --benchmarks standard --strategies hpo,peers --seeds 10 --budget 50 --jobs 2 --out results/
     hpo bench report results/ --out report/
+    hpo bench pruning --seeds 10 --budget 50   # pruners at equal total cost (benchmarks.pruning)
 
 ``--strategies`` takes hpo strategy names (``tpe``, ``homopt:gp``), peer names
 (``optuna-tpe``, ``hebo``, ...), pruned multi-fidelity variants (``tpe+asha``, ``random+median``
@@ -146,6 +147,42 @@ def report_cmd(
         except (ValueError, FileNotFoundError) as e:
             _fail(str(e))
     typer.echo(f"wrote {md} and the plots beside it")
+
+
+@app.command("pruning")
+def pruning_cmd(
+    out: str = typer.Option("benchmarks/results/pruning", help="folder for the runs (runs/) and the report"),
+    benchmarks: str = typer.Option("branin-mf,hartmann6-mf,mf-linear-diabetes", "--benchmarks", "-b",
+                                   help="multi-fidelity problems, comma-separated"),
+    bases: str = typer.Option("tpe,random", help="hpo strategies to prune"),
+    pruners: str = typer.Option("none,median,asha,hyperband", help="pruners ('none': every rung, the baseline)"),
+    seeds: int = typer.Option(10, help="number of seeds (0 .. seeds-1)"),
+    budget: int = typer.Option(50, help="total cost per run, in full-evaluation equivalents"),
+    jobs: int = typer.Option(1, help="worker processes"),
+    costs: str = typer.Option("10,25,50", help="costs to report the best loss at"),
+    report_only: bool = typer.Option(False, "--report-only", help="only rewrite the report from the runs there"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Pruning and ASHA at equal total cost: <base>+<pruner> on multi-fidelity problems, then the report."""
+    from benchmarks import pruning
+    from benchmarks.registry import UnknownBenchmarkError
+    from benchmarks.runner import UnknownStrategyNameError, check_strategies
+
+    if seeds < 1 or budget < 1 or jobs < 1:
+        _fail(f"--seeds, --budget and --jobs must be >= 1 (got {seeds}, {budget}, {jobs})")
+    try:
+        cost_list = [float(c) for c in _split([costs])]
+    except ValueError:
+        _fail(f"--costs must be numbers like 10,25,50, got {costs!r}")
+    try:
+        if not report_only:
+            check_strategies(pruning.strategies(_split([bases]), _split([pruners])))
+            pruning.run(out, _split([benchmarks]), _split([bases]), _split([pruners]), seeds, budget, jobs,
+                        progress=not quiet)
+        md = pruning.report(out, cost_list, command=f"hpo bench pruning --out {out} --report-only --costs {costs}")
+    except (UnknownBenchmarkError, UnknownStrategyNameError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {md} and pruning.json, pruning.png beside it")
 
 
 class _progress:

@@ -57,3 +57,13 @@ def test_bad_names_give_one_line_errors(tmp_path):
     _one_line_error(res, "does not exist")
     res = runner.invoke(app, ["report", str(tmp_path), "--budgets", "ten"])
     _one_line_error(res, "--budgets")
+
+
+def test_pruning_command(tmp_path):
+    args = ["pruning", "--out", str(tmp_path), "--benchmarks", "branin-mf", "--bases", "random", "--pruners",
+            "none,median", "--seeds", "2", "--budget", "3", "--costs", "1,3", "--quiet"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "| random+median |" in (tmp_path / "pruning.md").read_text()
+    res = runner.invoke(app, [*args[:3], "--benchmarks", "branin", "--quiet"])
+    _one_line_error(res, "no fidelity")
