@@ -4,8 +4,9 @@ Every run (strategy, benchmark, seed, budget) is one JSON file
 ``<out>/<benchmark>/<strategy>/seed<k>-budget<b>.json``, written atomically when the run
 ends; a rerun skips runs whose file exists, so an interrupted sweep resumes where it stopped.
 hpo strategies run through the Study ask/tell API; the peers (:mod:`benchmarks.peers`) run
-natively in the same sweep. Each run is seeded from (strategy, benchmark, seed), so a rerun
-reproduces every configuration and loss exactly; times are recorded, never scored.
+natively in the same sweep. Each run is seeded from (strategy, benchmark, seed) and runs in a
+worker interpreter with ``PYTHONHASHSEED=0`` (SMAC3's proposals follow the string-hash order),
+so a rerun reproduces every configuration and loss exactly; times are recorded, never scored.
 
 Per trial the file keeps the loss, the configuration, the objective time and the strategy
 overhead (time from the end of one evaluation to the start of the next: the ask, the tell and
@@ -36,6 +37,7 @@ import os
 import random
 import re
 import signal
+import sys
 import time
 import traceback
 import zlib
@@ -268,8 +270,10 @@ def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: 
 
     name, rungs, hi = fidelity_ladder(bench.get_fidelity_space())
     is_int = bench.get_fidelity_space()[name].__class__.__name__.startswith("UniformInteger")
+    # a fixed study name: optuna's HyperbandPruner assigns trials to brackets by a hash of the
+    # study name and the trial number, and an unnamed study gets a random one
     study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
-                             pruner=ladder_pruner(pruner))
+                             pruner=ladder_pruner(pruner), study_name=f"bench-{seed}")
     objective.t_last = time.perf_counter()
     try:
         while objective.used < budget - 1e-9:
@@ -335,6 +339,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         "mode": "multifidelity" if pruner is not None else "full",
         **({"pruner": _pruner_text(pruner)} if pruner is not None else {}),
         "global_rng_seeded": True,
+        "python_hash_seed": _hash_seed(),
         "status": status,
         "error": error,
         "n_trials": len(trials),
@@ -403,6 +408,13 @@ def _write_atomic(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
+def _hash_seed() -> str:
+    """The interpreter's string-hash seed: ``"0"`` when fixed to 0, else what PYTHONHASHSEED says."""
+    if not sys.flags.hash_randomization:
+        return "0"
+    return os.environ.get("PYTHONHASHSEED") or "random"
+
+
 def _worker_init() -> None:
     try:
         import torch
@@ -449,10 +461,16 @@ def run_suite(
     Path(out).mkdir(parents=True, exist_ok=True)
     for var in _THREAD_VARS:
         os.environ.setdefault(var, "1")
+    # SMAC3 (through ConfigSpace) iterates over sets of strings, whose order follows the
+    # interpreter's string-hash seed: runs go to worker interpreters started with
+    # PYTHONHASHSEED=0 (in-process only where this interpreter already has it), so that a run
+    # gives the same trials in any process
+    os.environ["PYTHONHASHSEED"] = "0"
+    in_process = jobs <= 1 and _hash_seed() == "0"
     bar = _Progress(len(todo), len(specs) - len(todo), enabled=progress)
     failures: list[str] = []
     with bar:
-        if jobs <= 1:
+        if in_process:
             _worker_init()
             for spec in todo:
                 _, status, _ = _work(spec, str(out))
@@ -463,7 +481,7 @@ def run_suite(
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+            pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_worker_init)
             previous = signal.signal(signal.SIGTERM, _raise_interrupt)
             try:
                 futures = [pool.submit(_work, spec, str(out)) for spec in todo]
