@@ -1,9 +1,10 @@
 """Per-trial strategy overhead at 50, 200 and 500 completed trials, against the native libraries.
 
 For each strategy the history is ``N`` random configurations of Hartmann-6 (6-D) with their
-losses. ``tpe`` times the strategy's ``ask(history)`` (the path HomOpt and Ray's searcher
-use); ``tpe-study`` times ``Study.ask`` on a study holding the history (the path every
-Study takes: optuna's own TPESampler, reseeded per trial). *Resume* is a fresh strategy's first ``ask`` on that history (everything rebuilt);
+losses. ``tpe`` times the strategy's ``ask(history)`` (the path HomOpt's base uses);
+``tpe-study`` times ``Study.ask`` on a study holding the history (the path every Study
+takes: optuna's own TPESampler, reseeded per trial). *Resume* is a fresh strategy's first
+``ask`` on that history (everything rebuilt);
 *per trial* is the mean time of the following ``ask`` calls while the study goes on (each
 proposal is evaluated and appended before the next ask), over one full refit period of
 the strategy so that amortised model fits are counted: 5 steps for random and the TPEs,

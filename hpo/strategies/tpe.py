@@ -4,8 +4,8 @@ Inside a Study (or any optuna study, through ``StrategySampler``) the strategy h
 its own ``TPESampler`` (:meth:`TPEStrategy.optuna_sampler`), reseeded before each trial from
 (seed, trial number): optuna then samples exactly as it does natively, on the study's own
 storage, and the layer adds nothing but the reseed. Everywhere else (``ask(history, n)``:
-HomOpt's base, Ray's searcher, the conformance kit) the study history is mirrored into a private in-memory optuna study (only new trials are
-added between calls, so a call costs what ``study.ask`` costs natively); running trials
+HomOpt's base, ``ask(n>1)``, the conformance kit) the study history is mirrored into a
+private in-memory optuna study (only new trials are added between calls); running trials
 go in as RUNNING so that optuna's constant liar keeps parallel workers apart. A fresh
 sampler seeded from the call's generator makes every proposal a function of (seed,
 history): a fresh instance given the same history proposes the same configurations.
