@@ -174,6 +174,7 @@ class HyperoptTPEStrategy(BaseStrategy):
         self._nodes = _build(self.space)
         self._domain = Domain(lambda config: 0.0, {n.name: n.expr(None) for n in self._nodes})
         self._label_list = _labels(self._nodes)
+        self._conditional = bool(self.space.cs.conditions)
         self._docs = {}
 
     def _doc(self, tid: int, config: dict, loss: float | None) -> dict:
@@ -217,7 +218,8 @@ class HyperoptTPEStrategy(BaseStrategy):
             vals = {lab: v[0] for lab, v in new[0]["misc"]["vals"].items() if len(v)}
             config: dict = {}
             _decode(self._nodes, vals, config)
-            config = drop_inactive(self.space, config)
+            if self._conditional:  # hp.choice nesting covers most conditions; ConfigSpace checks the rest
+                config = drop_inactive(self.space, config)
             out.append(config)
             docs.append(self._doc(tid, config, None))
         return out
