@@ -426,6 +426,9 @@ def _plot(records: list[dict], summary: dict, path: Path) -> None:
             ax.set_yscale("log")
             ax.set_ylabel("best loss − optimum (median over seeds)")
         else:
+            base_l, best_l = summary["anchors"][p]
+            pad = 0.05 * (base_l - best_l) if base_l > best_l else 0.01
+            ax.set_ylim(best_l - pad, base_l + pad)  # the score's range: random's first draw to the best seen
             ax.set_ylabel("best loss (median over seeds)")
         ax.set_title(p)
         ax.set_xlabel("cumulative cost (full evaluations)")
