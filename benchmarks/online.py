@@ -4,9 +4,11 @@ Two parts, each printing a table and writing ``benchmarks/results/online_<part>.
 
 * ``stn``: Self-Tuning Networks tuning per-layer dropout and input noise of an MLP, against
   random search and TPE (hpo's own ``Study``) over fixed values of the same hyperparameters, each
-  trial trained for the same number of epochs as the STN run, 5 seeds. Compute is counted as
-  multiply-accumulates (forward = 1, training step = 3 per weight per example), training epochs
-  and CPU seconds.
+  trial trained for the same number of epochs as the STN run, 5 seeds. Every run, STN or fixed trial,
+  is scored by the same rule: the validation loss of its best epoch, whose checkpoint gives the test
+  loss (``--select final``: the last epoch). Compute is counted as multiply-accumulates (forward = 1,
+  training step = 3 per weight per example; every evaluation the rule needs is counted), training
+  epochs and CPU seconds.
 * ``hypergrad``: logistic regression and an MLP trained with SGD / Adam and their hypergradient
   versions from initial learning rates 1e-5 ... 1e-1; the spread of final training losses across
   initial rates, and the best run against the best fixed rate on a half-decade grid.
@@ -33,15 +35,17 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # --- sizes (full run; --quick shrinks them) -----------------------------------------------------
-STN_SIZES = {"hidden": [128, 128], "epochs": 60, "batch": 64, "lr": 1e-3, "trials": 20}
+# select: how every run is scored, STN and fixed trials alike: "best" = the epoch with the lowest validation loss
+# (its checkpoint is kept, per-epoch evaluations are counted as compute), "final" = the last epoch.
+STN_SIZES = {"hidden": [128, 128], "epochs": 60, "batch": 64, "lr": 1e-3, "trials": 20, "select": "best"}
 STN_RANGES = {"input_noise": (0.0, 1.0), "dropout0": (0.0, 0.9), "dropout1": (0.0, 0.9), "dropout2": (0.0, 0.9)}
 STN_INIT = 0.3  # initial value of every tuned hyperparameter in the STN runs
-STN_VARIANTS = {  # name -> StnTrainer keyword arguments
-    "stn (hyper_lr 3e-3)": {"hyper_lr": 3e-3, "centered": False},
-    "stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": False},
-    "delta-stn (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": True},
-    "stn 5:1 (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "centered": False, "train_steps": 5},
-    "stn (hyper_lr 3e-2)": {"hyper_lr": 3e-2, "centered": False},
+STN_VARIANTS = {  # name -> StnTrainer keyword arguments (plus init_scale for StnHyperparameters)
+    "stn, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False},
+    "stn, learned sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": True},
+    "stn, learned sigma (hyper_lr 3e-3)": {"hyper_lr": 3e-3, "tune_scales": True},
+    "delta-stn, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "centered": True},
+    "stn 5:1, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "train_steps": 5},
 }
 STN_COMMON = {"train_steps": 2, "val_steps": 1, "entropy_weight": 1e-3, "warmup_epochs": 5}
 
@@ -57,6 +61,7 @@ HD_METHODS = {  # name -> (base, kwargs); base methods have no hypergradient
     "sgd-hd mul beta=0.1": ("sgdhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
     "adam": ("adam", {}),
     "adam-hd add beta=1e-7 (paper)": ("adamhd", {"hypergrad_lr": 1e-7}),
+    "adam-hd add beta=1e-6": ("adamhd", {"hypergrad_lr": 1e-6}),
     "adam-hd add beta=1e-5": ("adamhd", {"hypergrad_lr": 1e-5}),
     "adam-hd mul beta=0.02": ("adamhd", {"hypergrad_lr": 0.02, "hypergrad_mode": "multiplicative"}),
     "adam-hd mul beta=0.1": ("adamhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
@@ -116,7 +121,13 @@ def _mlp_macs(sizes, stn_hypers=0):
 
 
 def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
-    """Train the plain MLP with fixed dropout/noise; final validation and test loss."""
+    """Train the plain MLP with fixed dropout/noise; validation and test loss under the selection rule.
+
+    The validation loss is measured after every epoch. ``sz["select"] == "best"`` scores the trial
+    by the epoch with the lowest validation loss (its weights are kept for the test loss) and counts
+    those evaluations as compute; ``"final"`` scores the last epoch and counts one evaluation.
+    Both scores are returned either way (``val_final``, ``val_best`` and their test losses).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -136,18 +147,30 @@ def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
             x = F.relu(x) if i < len(layers) - 1 else x
         return x
 
+    def loss(split):
+        with torch.no_grad():
+            v = float(F.cross_entropy(forward(data[split][0], False), data[split][1]))
+        return v if math.isfinite(v) else float("inf")
+
     batches = _Batches(*data["train"], sz["batch"], seed)
+    curve, best, best_state = [], float("inf"), None
     for _ in range(sz["epochs"]):
         for xb, yb in batches:
             opt.zero_grad()
             F.cross_entropy(forward(xb, True), yb).backward()
             opt.step()
-    with torch.no_grad():
-        val = float(F.cross_entropy(forward(data["val"][0], False), data["val"][1]))
-        test = float(F.cross_entropy(forward(data["test"][0], False), data["test"][1]))
+        curve.append(loss("val"))
+        if curve[-1] < best:
+            best, best_state = curve[-1], {k: v.clone() for k, v in layers.state_dict().items()}
+    out = {"val_final": curve[-1], "test_final": loss("test"), "val_curve": curve}
+    if best_state is not None:
+        layers.load_state_dict(best_state)
+    out.update(val_best=min(curve), test_best=loss("test"), best_epoch=int(np.argmin(curve)))
+    rule = sz.get("select", "final")
     n_train = sz["epochs"] * len(data["train"][0])
-    macs = _mlp_macs(sizes) * (3 * n_train + len(data["val"][0]) + len(data["test"][0]))
-    return {"val_loss": val, "test_loss": test if math.isfinite(test) else None, "epochs": sz["epochs"],
+    n_val = len(data["val"][0]) * (sz["epochs"] if rule == "best" else 1)
+    macs = _mlp_macs(sizes) * (3 * n_train + n_val + len(data["test"][0]))
+    return {"val_loss": out[f"val_{rule}"], "test_loss": out[f"test_{rule}"], **out, "epochs": sz["epochs"],
             "macs": macs, "cpu_s": _cpu() - start}
 
 
@@ -193,11 +216,15 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
     data = _digits()
     start = _cpu()
     torch.manual_seed(seed)
-    hp = StnHyperparameters({k: Hyper(lo, hi, init=STN_INIT) for k, (lo, hi) in STN_RANGES.items()})
+    kwargs = {**STN_COMMON, **STN_VARIANTS[variant]}
+    init, init_scale = kwargs.pop("init", STN_INIT), kwargs.pop("init_scale", 0.5)
+    val_batch = kwargs.pop("val_batch", sz["batch"])
+    hp = StnHyperparameters({k: Hyper(lo, hi, init=init) for k, (lo, hi) in STN_RANGES.items()}, init_scale)
     model = StnMLP(64, sz["hidden"], 10, hp)
-    trainer = StnTrainer(model, hp, lr=sz["lr"], seed=seed, **{**STN_COMMON, **STN_VARIANTS[variant]})
-    val_batches = _Batches(*data["val"], sz["batch"], seed + 7)
-    result = trainer.fit(_Batches(*data["train"], sz["batch"], seed), val_batches, sz["epochs"])
+    trainer = StnTrainer(model, hp, lr=sz["lr"], seed=seed, **kwargs)
+    val_batches = _Batches(*data["val"], val_batch, seed + 7)
+    result = trainer.fit(_Batches(*data["train"], sz["batch"], seed), val_batches, sz["epochs"],
+                         restore_best=sz.get("select", "final") == "best")
     with torch.no_grad():
         Xte, yte = data["test"]
         test = float(F.cross_entropy(model(Xte, HyperBatch.fixed(hp, len(Xte), trainer.centered)), yte))
@@ -208,6 +235,7 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
     cpu_s = _cpu() - start
     retrain = _fixed_trial(result.hyperparameters, seed * 1000 + 999, sz, data)  # STN's final values, held fixed
     return {"kind": "stn", "variant": variant, "seed": seed, "val_loss": result.val_loss, "test_loss": test,
+            "val_final": result.extra["final_val_loss"], "best_epoch": result.extra["best_epoch"],
             "retrain": retrain, "hyperparameters": result.hyperparameters, "schedule": result.schedule, "macs": macs,
             "epoch_equivalents": epochs, "train_examples": result.train_examples,
             "val_examples": result.val_examples, "cpu_s": cpu_s}
@@ -223,6 +251,7 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
         best = [min(r["trials"], key=lambda t: t["val_loss"]) for r in rs]
         rows.append({"method": f"{strategy} ({len(rs[0]['trials'])} trials)",
                      "val": [b["val_loss"] for b in best], "test": [b["test_loss"] for b in best],
+                     "val_last": [min(t["val_final"] for t in r["trials"]) for r in rs],
                      "macs": [sum(t["macs"] for t in r["trials"]) for r in rs],
                      "epochs": [sum(t["epochs"] for t in r["trials"]) for r in rs],
                      "cpu_s": [sum(t["cpu_s"] for t in r["trials"]) for r in rs]})
@@ -231,10 +260,12 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
         if not vs:
             continue
         rows.append({"method": variant, "val": [r["val_loss"] for r in vs], "test": [r["test_loss"] for r in vs],
+                     "val_last": [r["val_final"] for r in vs], "best_epoch": [r["best_epoch"] for r in vs],
                      "macs": [r["macs"] for r in vs], "epochs": [r["epoch_equivalents"] for r in vs],
                      "cpu_s": [r["cpu_s"] for r in vs], "seeds": [r["seed"] for r in vs]})
         rows.append({"method": f"{variant}, then retrained at its final values",
                      "val": [r["retrain"]["val_loss"] for r in vs], "test": [r["retrain"]["test_loss"] for r in vs],
+                     "val_last": [r["retrain"]["val_final"] for r in vs],
                      "macs": [r["macs"] + r["retrain"]["macs"] for r in vs],
                      "epochs": [r["epoch_equivalents"] + r["retrain"]["epochs"] for r in vs],
                      "cpu_s": [r["cpu_s"] + r["retrain"]["cpu_s"] for r in vs]})
@@ -245,12 +276,14 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
         best = [min(c, key=lambda t: t["val_loss"]) for c in cuts]
         rows.append({"method": f"random, first {k} trials (≈ one STN run's compute)",
                      "val": [b["val_loss"] for b in best], "test": [b["test_loss"] for b in best],
+                     "val_last": [min(t["val_final"] for t in c) for c in cuts],
                      "macs": [sum(t["macs"] for t in c) for c in cuts], "epochs": [k * sz["epochs"]] * len(cuts),
                      "cpu_s": [sum(t["cpu_s"] for t in c) for c in cuts]})
     rs_row = rows[0]
-    lines = ["| method | val loss (mean ± sd) | test loss | MACs ×1e9 | epochs | CPU s | STN ≤ RS best (seeds) "
-             "| compute / RS: MACs (CPU s) |",
-             "|---|---|---|---|---|---|---|---|"]
+    rule = sz.get("select", "final")
+    lines = [f"| method | val loss (mean ± sd; {rule} epoch) | test loss | MACs ×1e9 | epochs | CPU s "
+             "| STN ≤ RS best (seeds) | compute / RS: MACs (CPU s) | val loss, last epoch (STN ≤ RS) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         beat, ratio = "", ""
         if row["method"].startswith(("stn", "delta")):
@@ -258,10 +291,13 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
             ratio = (f"{np.mean(row['macs']) / np.mean(rs_row['macs']):.3f} "
                      f"(CPU {np.mean(row['cpu_s']) / np.mean(rs_row['cpu_s']):.3f})")
         row["beats_rs_seeds"], row["compute_ratio"] = beat, ratio
+        last = f"{np.mean(row['val_last']):.4f}"
+        if beat:
+            last += f" ({sum(v <= b for v, b in zip(row['val_last'], rs_row['val_last']))}/{len(row['val_last'])})"
         lines.append(f"| {row['method']} | {np.mean(row['val']):.4f} ± {np.std(row['val']):.4f} | "
                      f"{np.nanmean([t if t is not None else np.nan for t in row['test']]):.4f} | "
                      f"{np.mean(row['macs']) / 1e9:.1f} | {np.mean(row['epochs']):.0f} | "
-                     f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {ratio} |")
+                     f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {ratio} | {last} |")
     return rows, "\n".join(lines)
 
 
@@ -427,8 +463,8 @@ def _run_jobs(jobs, n_jobs):
         return [f.result() for f in futures]
 
 
-def run_stn(seeds: list[int], n_jobs: int, quick: bool) -> None:
-    sz = dict(STN_SIZES, **({"epochs": 15, "trials": 6, "hidden": [64, 64]} if quick else {}))
+def run_stn(seeds: list[int], n_jobs: int, quick: bool, select: str = "best") -> None:
+    sz = dict(STN_SIZES, select=select, **({"epochs": 15, "trials": 6, "hidden": [64, 64]} if quick else {}))
     t0 = time.time()
     jobs = [(_search_job, s, seed, sz) for seed in seeds for s in ("random", "tpe")]
     jobs += [(_stn_job, v, seed, sz) for seed in seeds for v in STN_VARIANTS]
@@ -440,12 +476,14 @@ def run_stn(seeds: list[int], n_jobs: int, quick: bool) -> None:
             "variants": STN_VARIANTS, "seeds": seeds, "n_jobs": n_jobs, "wall_s": wall, "backends": backends,
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared)"}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if quick else ""
+    suffix = ("_quick" if quick else "") + ("" if select == "best" else f"_{select}")
     (RESULTS / f"online_stn{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=1))
     _plot_stn(runs, RESULTS / f"online_stn{suffix}.png")
     text = (f"STN vs random search / TPE on digits (MLP {sz['hidden']}, {sz['epochs']} epochs per run, "
-            f"{sz['trials']} trials per search, seeds {seeds}; search backend: {'; '.join(backends)}; "
-            f"wall {wall:.0f} s on {n_jobs} workers)\n\n{table}\n")
+            f"{sz['trials']} trials per search, seeds {seeds}, every run scored at its {select} epoch by validation "
+            f"loss; search backend: {'; '.join(backends)}; wall {wall:.0f} s on {n_jobs} workers)\n\n{table}\n\n"
+            "Last column: the same runs scored at their last epoch instead (for TPE the search itself was guided "
+            f"by the {select}-epoch scores).\n")
     (RESULTS / f"online_stn{suffix}_table.md").write_text(text)
     print(text)
 
@@ -483,6 +521,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="STN seeds (hypergradient seeds are fixed at 3)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, results written with a _quick suffix")
+    parser.add_argument("--select", choices=["best", "final"], default="best",
+                        help="STN part: score every run (STN and fixed trials) at its best-validation epoch or its last")
     parser.add_argument("--replot", action="store_true", help="redraw the PNGs from the saved JSON results only")
     args = parser.parse_args(argv)
     if args.replot:
@@ -494,7 +534,7 @@ def main(argv=None) -> None:
     if args.part in ("hypergrad", "all"):
         run_hypergrad(args.jobs, args.quick)
     if args.part in ("stn", "all"):
-        run_stn(list(range(args.seeds)), args.jobs, args.quick)
+        run_stn(list(range(args.seeds)), args.jobs, args.quick, args.select)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,20 @@ def test_stn_part_counts_compute_and_compares_per_seed():
     assert 0 < by["stn"]["macs"][0] < by["random (3 trials)"]["macs"][0]
 
 
+def test_best_epoch_rule_is_applied_to_fixed_trials_and_stn_alike():
+    data = online._digits()
+    config = {"input_noise": 0.1, "dropout0": 0.1, "dropout1": 0.1}
+    final = online._fixed_trial(config, 0, dict(TINY, epochs=3), data)
+    best = online._fixed_trial(config, 0, dict(TINY, epochs=3, select="best"), data)
+    assert best["val_curve"] == final["val_curve"] and len(best["val_curve"]) == 3
+    assert best["val_loss"] == min(best["val_curve"]) <= final["val_loss"] == final["val_curve"][-1]
+    assert best["macs"] > final["macs"]  # the per-epoch evaluations are counted when they are used
+    stn = online._stn_job("stn", 0, dict(TINY, epochs=3, select="best"))
+    curve = [row["val_loss"] for row in stn["schedule"]]
+    assert stn["val_loss"] == min(curve) and stn["val_final"] == curve[-1]
+    assert stn["best_epoch"] == curve.index(min(curve))
+
+
 def test_hypergrad_job_records_curves_and_learning_rates():
     sz = {"epochs": 2, "batch": 256, "mlp_hidden": 8, "seeds": 1}
     out = online._hd_job("logreg", "sgd-hd add beta=1e-3 (paper)", [1e-4, 1e-2], 0, sz)

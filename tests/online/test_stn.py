@@ -116,6 +116,26 @@ def test_warmup_epochs_keep_hyperparameters_fixed():
     assert result.val_examples > 0
 
 
+def test_restore_best_puts_back_the_best_validation_epoch():
+    hp = _hp()
+    trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, lr=3e-2, hyper_lr=0.1, seed=0)
+    val = _data(1)
+    result = trainer.fit(_data(0), val, epochs=8, restore_best=True)
+    losses = [row["val_loss"] for row in result.schedule]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert result.extra["best_epoch"] == best and result.val_loss == losses[best]
+    assert result.extra["final_val_loss"] == losses[-1]
+    assert trainer.evaluate(val) == pytest.approx(losses[best], rel=1e-6)
+    assert result.hyperparameters == pytest.approx({k: result.schedule[best][k] for k in hp.names})
+
+
+def test_without_restore_best_the_last_epoch_is_kept():
+    hp = _hp()
+    trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, lr=3e-2, seed=0)
+    result = trainer.fit(_data(0), _data(1), epochs=3)
+    assert result.val_loss == result.schedule[-1]["val_loss"] and result.extra["best_epoch"] == 2
+
+
 def test_stn_lowers_input_noise_that_only_hurts():
     # clean, separable data: input noise blurs the decision boundary, so validation prefers less noise
     g = torch.Generator().manual_seed(0)
