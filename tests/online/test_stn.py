@@ -136,6 +136,35 @@ def test_without_restore_best_the_last_epoch_is_kept():
     assert result.val_loss == result.schedule[-1]["val_loss"] and result.extra["best_epoch"] == 2
 
 
+def test_trainer_state_round_trip_resumes_identically(tmp_path):
+    def make():
+        hp = _hp()
+        return StnTrainer(StnMLP(6, [16], 3, hp), hp, hyper_lr=0.05)
+
+    def steps(trainer, seed):
+        torch.manual_seed(seed)
+        for (x, y), (xv, yv) in zip(_data(0), _data(1)):
+            trainer.weight_step(x, y)
+            trainer.hyper_step(xv, yv)
+
+    torch.manual_seed(0)
+    a = make()
+    steps(a, 1)
+    path = tmp_path / "stn.pt"
+    torch.save({"model": a.model.state_dict(), "hparams": a.hparams.state_dict(),
+                "weights_opt": a.weight_optimizer.state_dict(), "hyper_opt": a.hyper_optimizer.state_dict()}, path)
+    b = make()
+    saved = torch.load(path)
+    b.model.load_state_dict(saved["model"])
+    b.hparams.load_state_dict(saved["hparams"])
+    b.weight_optimizer.load_state_dict(saved["weights_opt"])
+    b.hyper_optimizer.load_state_dict(saved["hyper_opt"])
+    steps(a, 2)
+    steps(b, 2)
+    assert b.hparams.values() == a.hparams.values()
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+
+
 def test_stn_lowers_input_noise_that_only_hurts():
     # clean, separable data: input noise blurs the decision boundary, so validation prefers less noise
     g = torch.Generator().manual_seed(0)
