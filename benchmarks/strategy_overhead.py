@@ -234,7 +234,7 @@ def table(rows: list[dict], meta: dict) -> str:
              "study goes on, over one refit period (see the script's docstring); *resume*: a fresh instance's "
              "first `ask` on the N-trial history. Times in ms of "
              + ("CPU time of the process" if meta.get("clock", "wall") == "cpu" else "elapsed time")
-             + "; BLAS on one thread; run under `nice -n 10` on a shared 2-core machine.", "",
+             + "; BLAS on one thread; run niced on a shared 2-core machine.", "",
              "| strategy | native | " + " | ".join(f"ours N={n} | native N={n}" for n in sizes) + " |",
              "|---|---|" + "---:|---:|" * len(sizes)]
     for name in meta["strategies"]:
