@@ -46,6 +46,8 @@ STN_VARIANTS = {  # name -> StnTrainer keyword arguments (plus init_scale for St
     "stn, learned sigma (hyper_lr 3e-3)": {"hyper_lr": 3e-3, "tune_scales": True},
     "delta-stn, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "centered": True},
     "stn 5:1, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "train_steps": 5},
+    "delta-stn linearised, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "centered": True,
+                                                          "linearize": True},
 }
 STN_COMMON = {"train_steps": 2, "val_steps": 1, "entropy_weight": 1e-3, "warmup_epochs": 5}
 
@@ -230,8 +232,12 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
         test = float(F.cross_entropy(model(Xte, HyperBatch.fixed(hp, len(Xte), trainer.centered)), yte))
     sizes = [64, *sz["hidden"], 10]
     n_eval = sz["epochs"] * len(data["val"][0]) + len(Xte)
-    macs = _mlp_macs(sizes, len(hp)) * (3 * (result.train_examples + result.val_examples) + n_eval)
-    epochs = (result.train_examples + result.val_examples) / len(data["train"][0])
+    # linearised (Delta-STN) steps: a plain pass (3) plus a pass carrying a tangent (6) per weight step; a
+    # hyperparameter step with learned scales carries a tangent too
+    w_cost, h_cost = (9, 6 if trainer.tune_scales else 3) if trainer.linearize else (3, 3)
+    macs = _mlp_macs(sizes, len(hp)) * (w_cost * result.train_examples + h_cost * result.val_examples + n_eval)
+    passes = 2 if trainer.linearize else 1
+    epochs = (passes * result.train_examples + result.val_examples) / len(data["train"][0])
     cpu_s = _cpu() - start
     retrain = _fixed_trial(result.hyperparameters, seed * 1000 + 999, sz, data)  # STN's final values, held fixed
     return {"kind": "stn", "variant": variant, "seed": seed, "val_loss": result.val_loss, "test_loss": test,

@@ -1,4 +1,4 @@
-"""Self-Tuning Networks (MacKay et al., ICLR 2019) with Delta-STN's centred option (Bae & Grosse, 2020).
+"""Self-Tuning Networks (MacKay et al., ICLR 2019) with Delta-STN's centred, linearised options (Bae & Grosse, 2020).
 
 An STN tunes its regularisation hyperparameters (dropout rates, input noise, augmentation
 strength) inside one training run. Every STN layer carries a small linear hypernetwork that
@@ -15,7 +15,9 @@ a hyperparameter schedule, which :class:`StnTrainer` can record into an hpo/optu
 
 With ``centered=True`` (Delta-STN) the hypernetwork sees ``lam - lam_current`` instead of ``lam``:
 at the current hyperparameters the network is exactly its base weights, and the
-hyperparameter gradient is the response Jacobian.
+hyperparameter gradient is the response Jacobian. ``linearize=True`` adds Delta-STN's linearised
+training: the base weights train at the current hyperparameters only, and the response part
+learns from the network's first-order expansion in the perturbation (forward-mode autodiff).
 
 Example:
     >>> import torch
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -345,6 +348,13 @@ class StnTrainer:
         entropy_weight: ``tau`` of the entropy bonus on the perturbation scales.
         warmup_epochs: epochs of weight steps only, before any hyperparameter step.
         centered: Delta-STN's centred hypernetwork input ``lam - lam_current``.
+        linearize: Delta-STN's linearised training (needs ``centered``). The base weights take their step at
+            the current, unperturbed hyperparameters, so the perturbation no longer regularises the model
+            itself; the response part (hyper weights and gates) learns from the perturbed loss of the
+            network's first-order expansion in the perturbation, ``y(0) + J (lam - lam_current)``, its
+            Jacobian-vector product computed with forward-mode autodiff. A weight step then costs about three
+            ordinary ones (two passes, one of them carrying a tangent). Hyperparameter steps with learned scales
+            use the same expansion.
         tune_scales: learn the perturbation scales (else keep ``init_scale``). Learning them has two costs: the
             hyperparameter step is then taken at perturbed values, a noisier hypergradient, and Adam normalises
             the small validation gradient on ``log sigma`` so that the entropy bonus moves it by about ``hyper_lr``
@@ -365,7 +375,7 @@ class StnTrainer:
 
     def __init__(self, model: nn.Module, hparams: StnHyperparameters, *, lr: float = 1e-3, hyper_lr: float = 1e-2,
                  train_steps: int = 2, val_steps: int = 1, entropy_weight: float = 1e-3, warmup_epochs: int = 0,
-                 centered: bool = False, tune_scales: bool = True,
+                 centered: bool = False, linearize: bool = False, tune_scales: bool = True,
                  loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
                  weight_optimizer: torch.optim.Optimizer | None = None, study: Any = None,
                  seed: int | None = None) -> None:
@@ -382,7 +392,14 @@ class StnTrainer:
         self.model, self.hparams = model, hparams
         self.train_steps, self.val_steps = int(train_steps), int(val_steps)
         self.entropy_weight, self.warmup_epochs = float(entropy_weight), int(warmup_epochs)
+        if linearize and not centered:
+            raise ValueError("linearize=True is Delta-STN's linearised training and needs centered=True")
         self.centered, self.tune_scales, self.loss_fn = bool(centered), bool(tune_scales), loss_fn
+        self.linearize = bool(linearize)
+        response = {id(p) for m in model.modules() if isinstance(m, _Gate)
+                    for p in m.parameters() if not any(p is q for q in getattr(m, "base").parameters())}
+        self._response_params = [p for p in model.parameters() if id(p) in response]
+        self._base_params = [p for p in model.parameters() if id(p) not in response]
         self.weight_optimizer = weight_optimizer or torch.optim.Adam(model.parameters(), lr=lr)
         hyper_params = [hparams.unconstrained] + ([hparams.log_scale] if tune_scales else [])
         self.hyper_optimizer = torch.optim.Adam(hyper_params, lr=hyper_lr)
@@ -400,17 +417,44 @@ class StnTrainer:
         """One step on the weights at per-example perturbed hyperparameters, regularisers on."""
         self.model.train()
         self.weight_optimizer.zero_grad()
-        loss = self.loss_fn(self.model(x, self._batch(x, perturb=True, regularize=True, grad=False)), y)
-        loss.backward()
+        if self.linearize:
+            loss = self._linearized_weight_step(x, y)
+        else:
+            loss = self.loss_fn(self.model(x, self._batch(x, perturb=True, regularize=True, grad=False)), y)
+            loss.backward()
         self.weight_optimizer.step()
         return float(loss.detach())
+
+    def _linearized_weight_step(self, x: Tensor, y: Tensor) -> Tensor:
+        hp = self.hparams
+        current = hp.sample(x.shape[0], perturb=False).detach()
+        values = dict(zip(hp.names, hp.to_range(current).unbind(-1)))
+        loss = self.loss_fn(self.model(x, HyperBatch(torch.zeros_like(current), values, True)), y)
+        _accumulate(loss, self._base_params)
+        perturbed = hp.sample(x.shape[0], perturb=True).detach()
+        out, tangent = self._linearized(x, perturbed - current, perturbed, regularize=True)
+        _accumulate(self.loss_fn(out.detach() + tangent, y), self._response_params)
+        return loss
+
+    def _linearized(self, x: Tensor, delta: Tensor, perturbed: Tensor, regularize: bool) -> tuple[Tensor, Tensor]:
+        """The network at the current hyperparameters and its derivative along ``delta`` (forward mode)."""
+        values = dict(zip(self.hparams.names, self.hparams.to_range(perturbed.detach()).unbind(-1)))
+        with fwAD.dual_level():
+            gate = fwAD.make_dual(torch.zeros_like(delta), delta)
+            primal, tangent = fwAD.unpack_dual(self.model(x, HyperBatch(gate, values, regularize)))
+        return primal, tangent
 
     def hyper_step(self, x: Tensor, y: Tensor) -> float:
         """One step on the hyperparameters: validation loss through the hypernetwork minus the entropy bonus."""
         self.model.eval()
         self.hyper_optimizer.zero_grad()
-        hb = self._batch(x, perturb=self.tune_scales, regularize=False, grad=True)
-        loss = self.loss_fn(self.model(x, hb), y)
+        if self.linearize and self.tune_scales:
+            u = self.hparams.sample(x.shape[0], perturb=True)
+            out, tangent = self._linearized(x, u - self.hparams.unconstrained.detach(), u, regularize=False)
+            loss = self.loss_fn(out + tangent, y)
+        else:
+            hb = self._batch(x, perturb=self.tune_scales, regularize=False, grad=True)
+            loss = self.loss_fn(self.model(x, hb), y)
         (loss - self.entropy_weight * self.hparams.entropy()).backward()
         self.hyper_optimizer.step()
         self.model.zero_grad(set_to_none=True)
@@ -498,6 +542,13 @@ class StnTrainer:
             recorder.finish(result.val_loss)
             result.trial_number = recorder.number
         return result
+
+
+def _accumulate(loss: Tensor, params: Sequence[nn.Parameter]) -> None:
+    grads = torch.autograd.grad(loss, params, retain_graph=False, allow_unused=True)
+    for p, g in zip(params, grads):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g
 
 
 def _copy_state(module: nn.Module) -> dict[str, Tensor]:

@@ -165,6 +165,51 @@ def test_trainer_state_round_trip_resumes_identically(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
 
 
+def test_linearized_base_step_ignores_the_perturbation_and_response_learns_from_it():
+    def one_step(scale):
+        torch.manual_seed(0)
+        hp = StnHyperparameters(_hp().spec, init_scale=scale)
+        trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, centered=True, linearize=True)
+        (x, y), = _data()[:1]
+        torch.manual_seed(1)
+        trainer.weight_step(x, y)
+        return trainer.model
+
+    a, b = one_step(0.5), one_step(2.0)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        if ".base." in name:
+            assert torch.equal(p, q), name  # trained at the current values: sigma does not enter
+        elif "gate" in name:
+            assert not torch.equal(p, q), name
+
+
+def test_linearized_tangent_is_the_derivative_along_the_perturbation():
+    torch.manual_seed(0)
+    hp = _hp()
+    trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, centered=True, linearize=True)
+    for _ in range(3):
+        for x, y in _data():
+            trainer.weight_step(x, y)
+    x = _data()[0][0]
+    delta = 0.3 * torch.randn(x.shape[0], len(hp))
+    out, tangent = trainer._linearized(x, delta, hp.sample(x.shape[0], perturb=False) + delta, regularize=False)
+    with torch.no_grad():
+        values = HyperBatch.fixed(hp, x.shape[0]).values
+        step = 1e-3
+        fd = (trainer.model(x, HyperBatch(step * delta, values, False)) - out) / step
+    assert torch.allclose(tangent, fd, atol=1e-3) and tangent.abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("tune_scales", [False, True])
+def test_linearized_delta_stn_fits_in_range(tune_scales):
+    hp = _hp()
+    trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, centered=True, linearize=True, tune_scales=tune_scales,
+                         hyper_lr=0.5, seed=0)
+    result = trainer.fit(_data(0), _data(1), epochs=3)
+    assert all(0.0 <= row["dropout1"] <= 0.8 and 0.0 <= row["input_noise"] <= 1.0 for row in result.schedule)
+    assert result.hyperparameters != pytest.approx({"dropout0": 0.2, "dropout1": 0.3, "input_noise": 0.3})
+
+
 def test_stn_lowers_input_noise_that_only_hurts():
     # clean, separable data: input noise blurs the decision boundary, so validation prefers less noise
     g = torch.Generator().manual_seed(0)
@@ -232,6 +277,8 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="at least one Hyper"):
         StnHyperparameters({})
     hp = _hp()
+    with pytest.raises(ValueError, match="needs centered=True"):
+        StnTrainer(StnMLP(6, [8], 3, hp), hp, linearize=True)
     with pytest.raises(ValueError, match="train_steps >= 1"):
         StnTrainer(StnMLP(6, [8], 3, hp), hp, train_steps=0)
     with pytest.raises(TypeError, match="hpo.Study or an optuna.Study"):
