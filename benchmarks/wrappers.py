@@ -298,6 +298,22 @@ def main_parallel(args) -> None:
                              "wall_s": time.perf_counter() - t, "n_trials": len(study.trials)})
                 print(f"{problem:10s} seed {seed} {name:6s} n_jobs={n_jobs} best {best:.4g}", flush=True)
                 (RESULTS / f"{args.out}_parallel.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (RESULTS / f"{args.out}_parallel.md").write_text(parallel_table(rows, meta, args))
+    print(parallel_table(rows, meta, args))
+
+
+ANCHORS = RESULTS / "report" / "scores.json"
+
+
+def _score(problem: str, best: float, anchors: dict) -> float | None:
+    """Bayesmark's normalised score with the standard run's anchors (0 = median first random
+    evaluation, 100 = best loss ever seen on the problem)."""
+    a = anchors.get(problem)
+    return None if a is None else 100 * (a["baseline"] - best) / (a["baseline"] - a["best"])
+
+
+def parallel_table(rows: list[dict], meta: dict, args) -> str:
+    problems = meta["problems"]
     lines = [f"# Parallel workers against sequential ({meta['date']}; {meta['machine']})", "",
              f"Command: `{meta['command']}`", "",
              f"Budget {args.budget} trials, {args.seeds} seeds, objective sleeps {args.sleep} s so that the two "
@@ -312,8 +328,25 @@ def main_parallel(args) -> None:
             lines.append(f"| {problem} | {name} | {np.mean(s1):.4g} ({np.median(s1):.4g}) | "
                          f"{np.mean(s2):.4g} ({np.median(s2):.4g}) | {_p(s2, s1):.3g} | "
                          f"{np.mean(rnd):.4g} ({np.median(rnd):.4g}) |")
-    (RESULTS / f"{args.out}_parallel.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    anchors = json.loads(ANCHORS.read_text())["anchors"] if ANCHORS.exists() else {}
+    scored = [p for p in problems if p in anchors]
+    if scored:
+        lines += ["", f"Mean normalised score over {', '.join(scored)} and all seeds (Bayesmark score with the "
+                  "standard run's anchors: 0 = median first random evaluation, 100 = best loss ever seen; "
+                  "p: paired Wilcoxon over (problem, seed) pairs, n_jobs=2 vs n_jobs=1):", "",
+                  "| strategy | n_jobs=1 | n_jobs=2 | difference | p | random, n_jobs=1 |", "|---|---:|---:|---:|---:|---:|"]
+
+        def scores(name, n_jobs):
+            got = sorted((r for r in rows if r["problem"] in scored and r["strategy"] == name and r["n_jobs"] == n_jobs),
+                         key=lambda r: (r["problem"], r["seed"]))
+            return [_score(r["problem"], r["best"], anchors) for r in got]
+
+        rnd = scores("random", 1)
+        for name in ("tpe", "gp"):
+            s1, s2 = scores(name, 1), scores(name, 2)
+            lines.append(f"| {name} | {np.mean(s1):.1f} | {np.mean(s2):.1f} | {np.mean(s2) - np.mean(s1):+.1f} | "
+                         f"{_p(s2, s1):.3g} | {np.mean(rnd):.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
@@ -333,6 +366,7 @@ def main(argv=None) -> None:
                    help="what overhead is measured in: cpu = the process's CPU time (steady on a shared machine), "
                         "wall = elapsed time")
     p.add_argument("--resume", action="store_true", help="keep the rows already in the results file")
+    p.add_argument("--table-only", action="store_true", help="with --parallel: rewrite the table from the results file")
     p.add_argument("--out", default="wrappers")
     p.add_argument("--merge", nargs="*", default=None, help="only write OUT.md from these result files (names)")
     args = p.parse_args(argv)
@@ -340,6 +374,11 @@ def main(argv=None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.merge:
         main_merge(args)
+    elif args.parallel and args.table_only:
+        data = json.loads((RESULTS / f"{args.out}_parallel.json").read_text())
+        args.seeds = len({r["seed"] for r in data["rows"]})
+        (RESULTS / f"{args.out}_parallel.md").write_text(parallel_table(data["rows"], data["meta"], args))
+        print(parallel_table(data["rows"], data["meta"], args))
     else:
         (main_parallel if args.parallel else main_compare)(args)
 
