@@ -409,10 +409,9 @@ def _write_atomic(path: Path, record: dict) -> None:
 
 
 def _hash_seed() -> str:
-    """The interpreter's string-hash seed: ``"0"`` when fixed to 0, else what PYTHONHASHSEED says."""
-    if not sys.flags.hash_randomization:
-        return "0"
-    return os.environ.get("PYTHONHASHSEED") or "random"
+    """``"0"`` when this interpreter started with string hashing fixed (PYTHONHASHSEED=0), else
+    ``"other"``. Read from ``sys.flags``, not the environment, which ``run_suite`` sets for its workers."""
+    return "0" if not sys.flags.hash_randomization else "other"
 
 
 def _worker_init() -> None:
