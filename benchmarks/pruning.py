@@ -284,8 +284,8 @@ def load_records(folder: str | Path = RESULTS) -> list[dict]:
 
 def _pack(records: list[dict], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # mtime=0: the same records give the same bytes
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+    # no name, mtime=0: the same records give the same bytes
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
         for r in sorted(records, key=lambda r: (r["benchmark"], r["strategy"], r["seed"], r["budget"])):
             r = {k: v for k, v in r.items() if not k.startswith("_")}
             fh.write((json.dumps(r, sort_keys=True, default=str) + "\n").encode())
