@@ -51,10 +51,18 @@ def history_rows(strategy: BaseStrategy, history: Sequence[FrozenTrial]) -> list
     return rows
 
 
+def _complete(space, params: dict) -> bool:
+    """Whether every hyperparameter active in ``params`` has its value (a running trial's
+    params reach the storage one ``suggest`` call at a time)."""
+    return all(k in params for k in space.active_names(params))
+
+
 def _row(strategy: BaseStrategy, t: FrozenTrial) -> Row | None:
     sign = 1.0 if strategy.direction == "minimize" else -1.0
     if t.state in (TrialState.RUNNING, TrialState.WAITING):
         params = t.params or t.system_attrs.get("fixed_params") or {}
+        if t.params and not _complete(strategy.space, t.params):
+            return None  # still being written: counted by blind_pending instead
         config = strategy._clean(params) if params else None
         return (t.number, "R", config, None) if config else None
     config = strategy._config_of(t)
@@ -68,8 +76,9 @@ def _row(strategy: BaseStrategy, t: FrozenTrial) -> Row | None:
     return (t.number, "F", config, None)
 
 
-def blind_pending(history: Sequence[FrozenTrial]) -> int:
-    """Running trials whose params are not chosen yet: another worker is being answered right now.
+def blind_pending(history: Sequence[FrozenTrial], space=None) -> int:
+    """Running trials whose params are not chosen yet, or not all written yet (given ``space``):
+    another worker is being answered right now.
 
     A deterministic strategy that sees k of them, created before the trial being asked for,
     skips its first k candidates (they are what those workers receive), so two workers
@@ -77,10 +86,15 @@ def blind_pending(history: Sequence[FrozenTrial]) -> int:
     asks (``asking_number``); without it every such trial counts.
     """
     asking = getattr(history, "asking_number", None)
+
+    def blind(t: FrozenTrial) -> bool:
+        if t.params:
+            return space is not None and not _complete(space, t.params)
+        return not t.system_attrs.get("fixed_params")
+
     return sum(
         1 for t in history
-        if t.state in (TrialState.RUNNING, TrialState.WAITING) and not t.params
-        and not t.system_attrs.get("fixed_params") and (asking is None or t.number < asking)
+        if t.state in (TrialState.RUNNING, TrialState.WAITING) and blind(t) and (asking is None or t.number < asking)
     )
 
 

@@ -121,7 +121,7 @@ class GPStrategy(BaseStrategy):
         done = [r for r in rows if r[1] == "C"]
         seen = {config_key(r[2]) for r in rows}
         pending = [r[2] for r in rows if r[1] == "R"]
-        skip = blind_pending(history)  # other workers being answered now get our first `skip` points
+        skip = blind_pending(history, self.space)  # other workers being answered now get our first `skip` points
         out: list[dict] = []
         if len(done) < self._n_init:
             out = self._sobol(seen, min(n + skip, self._n_init - len(done)))

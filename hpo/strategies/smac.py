@@ -201,7 +201,7 @@ class SMACStrategy(BaseStrategy):
         m = self._sync(finished)
         avoid = {config_key(r[2]) for r in finished[m:]} | {config_key(r[2]) for r in rows if r[1] == "R"}
         out: list[dict] = []
-        skip = blind_pending(history)
+        skip = blind_pending(history, self.space)
         i, limit = 0, len(avoid) + 20 * (n + skip) + 50
         while len(out) < n + skip and i < limit:
             if i == len(self._candidates):
