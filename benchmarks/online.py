@@ -4,11 +4,12 @@ Two parts, each printing a table and writing ``benchmarks/results/online_<part>.
 
 * ``stn``: Self-Tuning Networks tuning per-layer dropout and input noise of an MLP, against
   random search and TPE (hpo's own ``Study``) over fixed values of the same hyperparameters, each
-  trial trained for the same number of epochs as the STN run, 5 seeds. Every run, STN or fixed trial,
+  trial trained for the same number of epochs as the STN run, seeds 0-9. Every run, STN or fixed trial,
   is scored by the same rule: the validation loss of its best epoch, whose checkpoint gives the test
   loss (``--select final``: the last epoch). Compute is counted as multiply-accumulates (forward = 1,
   training step = 3 per weight per example; every evaluation the rule needs is counted), training
-  epochs and CPU seconds.
+  epochs and CPU seconds. Each row is compared with random search's best per seed: the number of
+  seeds at or below it and a paired Wilcoxon signed-rank p-value.
 * ``hypergrad``: logistic regression and an MLP trained with SGD / Adam and their hypergradient
   versions from initial learning rates 1e-5 ... 1e-1; the spread of final training losses across
   initial rates, and the best run against the best fixed rate on a half-decade grid.
@@ -17,6 +18,7 @@ Usage::
 
     python -m benchmarks.online                 # both parts, full size
     python -m benchmarks.online --part stn --seeds 2 --quick
+    python -m benchmarks.online --part stn --seeds 100-104   # other seeds (pilots)
 """
 
 from __future__ import annotations
@@ -233,11 +235,13 @@ def _stn_job(variant: str, seed: int, sz: dict) -> dict:
     sizes = [64, *sz["hidden"], 10]
     n_eval = sz["epochs"] * len(data["val"][0]) + len(Xte)
     # linearised (Delta-STN) steps: a plain pass (3) plus a pass carrying a tangent (6) per weight step; a
-    # hyperparameter step with learned scales carries a tangent too
+    # hyperparameter step with learned scales carries a tangent too; cool-down weight steps are plain ones
     w_cost, h_cost = (9, 6 if trainer.tune_scales else 3) if trainer.linearize else (3, 3)
-    macs = _mlp_macs(sizes, len(hp)) * (w_cost * result.train_examples + h_cost * result.val_examples + n_eval)
+    cool = result.extra["cooldown_train_examples"]
+    macs = _mlp_macs(sizes, len(hp)) * (w_cost * (result.train_examples - cool) + 3 * cool
+                                        + h_cost * result.val_examples + n_eval)
     passes = 2 if trainer.linearize else 1
-    epochs = (passes * result.train_examples + result.val_examples) / len(data["train"][0])
+    epochs = (passes * (result.train_examples - cool) + cool + result.val_examples) / len(data["train"][0])
     cpu_s = _cpu() - start
     retrain = _fixed_trial(result.hyperparameters, seed * 1000 + 999, sz, data)  # STN's final values, held fixed
     return {"kind": "stn", "variant": variant, "seed": seed, "val_loss": result.val_loss, "test_loss": test,
@@ -275,8 +279,9 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
                      "macs": [r["macs"] + r["retrain"]["macs"] for r in vs],
                      "epochs": [r["epoch_equivalents"] + r["retrain"]["epochs"] for r in vs],
                      "cpu_s": [r["cpu_s"] + r["retrain"]["cpu_s"] for r in vs]})
-    stn_macs = [r["macs"] for r in stn]
-    if stn_macs:  # random search cut at the compute an STN run used: its first k trials
+    main = next(iter(STN_VARIANTS), None)
+    stn_macs = [r["macs"] for r in stn if r["variant"] == main]
+    if stn_macs:  # random search cut at the compute a run of the main STN variant used: its first k trials
         k = max(1, int(round(np.mean(stn_macs) / trial_macs)))
         cuts = [search[("random", s)]["trials"][:k] for s in seeds if ("random", s) in search]
         best = [min(c, key=lambda t: t["val_loss"]) for c in cuts]
@@ -287,24 +292,39 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
                      "cpu_s": [sum(t["cpu_s"] for t in c) for c in cuts]})
     rs_row = rows[0]
     rule = sz.get("select", "final")
-    lines = [f"| method | val loss (mean ± sd; {rule} epoch) | test loss | MACs ×1e9 | epochs | CPU s "
-             "| STN ≤ RS best (seeds) | compute / RS: MACs (CPU s) | val loss, last epoch (STN ≤ RS) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| method | val loss (mean ± sd; {rule} epoch) | test loss (mean ± sd) | MACs ×1e9 | epochs | CPU s "
+             "| ≤ RS best (seeds) | Wilcoxon p vs RS best | compute / RS: MACs (CPU s) "
+             "| val loss, last epoch (≤ RS) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        beat, ratio = "", ""
-        if row["method"].startswith(("stn", "delta")):
+        beat, ratio, p = "", "", ""
+        if row is not rs_row and not row["method"].startswith("random"):
             beat = f"{sum(v <= b for v, b in zip(row['val'], rs_row['val']))}/{len(row['val'])}"
+            row["wilcoxon_p_vs_rs"] = _wilcoxon(row["val"], rs_row["val"])
+            p = f"{row['wilcoxon_p_vs_rs']:.3f}" if row["wilcoxon_p_vs_rs"] is not None else "n/a"
+        if row["method"].startswith(("stn", "delta")):
             ratio = (f"{np.mean(row['macs']) / np.mean(rs_row['macs']):.3f} "
                      f"(CPU {np.mean(row['cpu_s']) / np.mean(rs_row['cpu_s']):.3f})")
         row["beats_rs_seeds"], row["compute_ratio"] = beat, ratio
         last = f"{np.mean(row['val_last']):.4f}"
         if beat:
             last += f" ({sum(v <= b for v, b in zip(row['val_last'], rs_row['val_last']))}/{len(row['val_last'])})"
+        test = [t if t is not None else np.nan for t in row["test"]]
         lines.append(f"| {row['method']} | {np.mean(row['val']):.4f} ± {np.std(row['val']):.4f} | "
-                     f"{np.nanmean([t if t is not None else np.nan for t in row['test']]):.4f} | "
+                     f"{np.nanmean(test):.4f} ± {np.nanstd(test):.4f} | "
                      f"{np.mean(row['macs']) / 1e9:.1f} | {np.mean(row['epochs']):.0f} | "
-                     f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {ratio} | {last} |")
+                     f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {p} | {ratio} | {last} |")
     return rows, "\n".join(lines)
+
+
+def _wilcoxon(a: list[float], b: list[float]) -> float | None:
+    """Two-sided paired Wilcoxon signed-rank p-value of ``a`` against ``b`` (per seed); None when undefined."""
+    from scipy.stats import wilcoxon
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(diff) < 2 or not np.any(diff != 0) or not np.all(np.isfinite(diff)):
+        return None
+    return float(wilcoxon(a, b).pvalue)
 
 
 def _plot_stn(runs: list[dict], path: Path) -> None:
@@ -521,10 +541,28 @@ def run_hypergrad(n_jobs: int, quick: bool) -> None:
     print(text)
 
 
+def _seed_list(text: str) -> list[int]:
+    """``"5"`` -> 0..4, ``"0-9"`` -> 0..9, ``"1,5,7"`` -> [1, 5, 7]."""
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",")]
+        if "-" in text:
+            lo, hi = (int(t) for t in text.split("-"))
+            if hi >= lo:
+                return list(range(lo, hi + 1))
+        elif int(text) > 0:
+            return list(range(int(text)))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"--seeds takes N, A-B or a comma list, got {text!r}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["stn", "hypergrad", "all"], default="all")
-    parser.add_argument("--seeds", type=int, default=5, help="STN seeds (hypergradient seeds are fixed at 3)")
+    parser.add_argument("--seeds", type=_seed_list, default=_seed_list("0-9"),
+                        help="STN part: a count N (seeds 0..N-1), a range A-B (inclusive) or a list 1,5,7; "
+                             "default 0-9 (hypergradient seeds are fixed at 3)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, results written with a _quick suffix")
     parser.add_argument("--select", choices=["best", "final"], default="best",
@@ -540,7 +578,7 @@ def main(argv=None) -> None:
     if args.part in ("hypergrad", "all"):
         run_hypergrad(args.jobs, args.quick)
     if args.part in ("stn", "all"):
-        run_stn(list(range(args.seeds)), args.jobs, args.quick, args.select)
+        run_stn(args.seeds, args.jobs, args.quick, args.select)
 
 
 if __name__ == "__main__":

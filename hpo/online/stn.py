@@ -19,6 +19,10 @@ hyperparameter gradient is the response Jacobian. ``linearize=True`` adds Delta-
 training: the base weights train at the current hyperparameters only, and the response part
 learns from the network's first-order expansion in the perturbation (forward-mode autodiff).
 
+``cooldown_epochs=k`` ends a run with ``k`` epochs in which the hyperparameters are frozen at
+the values the schedule reached and the weights train without perturbation, so that the
+returned model is trained at the values the STN chose rather than around them.
+
 Example:
     >>> import torch
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
@@ -321,7 +325,8 @@ class StnResult:
         train_examples, val_examples: examples processed by weight steps and by hyperparameter steps.
         seconds: wall time of ``fit``.
         trial_number: the study trial the schedule was recorded to, if any.
-        extra: ``final_val_loss`` (of the last epoch) and ``best_epoch`` (the epoch ``val_loss`` belongs to).
+        extra: ``final_val_loss`` (of the last epoch), ``best_epoch`` (the epoch ``val_loss`` belongs to) and
+            ``cooldown_train_examples`` (the part of ``train_examples`` trained without perturbation).
     """
 
     schedule: list[dict[str, float]]
@@ -365,6 +370,13 @@ class StnTrainer:
             validation loss, no params). Give it a study of its own, so that ``best_*`` of a search stays about
             the search (the built-in strategies tolerate the param-less trial).
         seed: seeds torch's global generator at the start of ``fit`` (perturbations, dropout masks).
+        cooldown_epochs: the last ``cooldown_epochs`` epochs of ``fit`` take no hyperparameter steps and train
+            the weights at the current hyperparameters without perturbation (sigma 0; the regularisers stay on at
+            those values). The per-example perturbation is what lets the hypernetwork learn a best response, but
+            the model itself pays for it: on digits an STN trained under the perturbation with the values held
+            fixed scored about 0.015 higher validation loss than one trained at the same values unperturbed. The
+            cool-down removes that cost for the returned model, and costs less than the epochs it replaces (no
+            validation steps). The schedule then has a ``cooldown`` column (1.0 in those epochs).
 
     Example:
         >>> hp = StnHyperparameters({"dropout1": Hyper(0.0, 0.8, init=0.2)})
@@ -378,12 +390,12 @@ class StnTrainer:
                  centered: bool = False, linearize: bool = False, tune_scales: bool = True,
                  loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
                  weight_optimizer: torch.optim.Optimizer | None = None, study: Any = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, cooldown_epochs: int = 0) -> None:
         if not isinstance(hparams, StnHyperparameters):
             raise TypeError(f"hparams must be StnHyperparameters, got {type(hparams).__name__}")
-        if train_steps < 1 or val_steps < 0 or warmup_epochs < 0:
-            raise ValueError(f"need train_steps >= 1, val_steps >= 0, warmup_epochs >= 0; got "
-                             f"{train_steps}, {val_steps}, {warmup_epochs}")
+        if train_steps < 1 or val_steps < 0 or warmup_epochs < 0 or cooldown_epochs < 0:
+            raise ValueError(f"need train_steps >= 1, val_steps >= 0, warmup_epochs >= 0, cooldown_epochs >= 0; got "
+                             f"{train_steps}, {val_steps}, {warmup_epochs}, {cooldown_epochs}")
         if entropy_weight < 0 or lr <= 0 or hyper_lr <= 0:
             raise ValueError("lr and hyper_lr must be > 0 and entropy_weight >= 0")
         hp_ids = {id(p) for p in hparams.parameters()}
@@ -392,6 +404,7 @@ class StnTrainer:
         self.model, self.hparams = model, hparams
         self.train_steps, self.val_steps = int(train_steps), int(val_steps)
         self.entropy_weight, self.warmup_epochs = float(entropy_weight), int(warmup_epochs)
+        self.cooldown_epochs = int(cooldown_epochs)
         if linearize and not centered:
             raise ValueError("linearize=True is Delta-STN's linearised training and needs centered=True")
         self.centered, self.tune_scales, self.loss_fn = bool(centered), bool(tune_scales), loss_fn
@@ -413,14 +426,17 @@ class StnTrainer:
         gate = u - hp.unconstrained.detach() if self.centered else u
         return HyperBatch(gate, dict(zip(hp.names, hp.to_range(u.detach()).unbind(-1))), regularize)
 
-    def weight_step(self, x: Tensor, y: Tensor) -> float:
-        """One step on the weights at per-example perturbed hyperparameters, regularisers on."""
+    def weight_step(self, x: Tensor, y: Tensor, perturb: bool = True) -> float:
+        """One step on the weights at per-example perturbed hyperparameters, regularisers on.
+
+        ``perturb=False`` (the cool-down) trains at the current hyperparameters, every example alike.
+        """
         self.model.train()
         self.weight_optimizer.zero_grad()
-        if self.linearize:
+        if self.linearize and perturb:
             loss = self._linearized_weight_step(x, y)
         else:
-            loss = self.loss_fn(self.model(x, self._batch(x, perturb=True, regularize=True, grad=False)), y)
+            loss = self.loss_fn(self.model(x, self._batch(x, perturb=perturb, regularize=True, grad=False)), y)
             loss.backward()
         self.weight_optimizer.step()
         return float(loss.detach())
@@ -489,6 +505,8 @@ class StnTrainer:
         """
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if self.cooldown_epochs > epochs:
+            raise ValueError(f"cooldown_epochs={self.cooldown_epochs} is more than epochs={epochs}")
         if self.seed is not None:
             torch.manual_seed(self.seed)
         start = time.perf_counter()
@@ -496,20 +514,23 @@ class StnTrainer:
         if self.study is not None:
             recorder = ScheduleRecorder(self.study, attrs={
                 "method": "delta-stn" if self.centered else "stn", "hyperparameters": self.hparams.names,
-                "train_steps": self.train_steps, "val_steps": self.val_steps, "warmup_epochs": self.warmup_epochs})
+                "train_steps": self.train_steps, "val_steps": self.val_steps, "warmup_epochs": self.warmup_epochs,
+                "cooldown_epochs": self.cooldown_epochs})
         val_iter = _cycle(val)
         schedule: list[dict[str, float]] = []
-        n_train = n_val = 0
+        n_train = n_val = n_cool = 0
         step = 0
         best: tuple[float, int, dict, dict] | None = None
         try:
             for epoch in range(epochs):
                 losses = []
+                cooling = epoch >= epochs - self.cooldown_epochs
                 for x, y in train:
-                    losses.append(self.weight_step(x, y))
+                    losses.append(self.weight_step(x, y, perturb=not cooling))
                     n_train += x.shape[0]
+                    n_cool += x.shape[0] if cooling else 0
                     step += 1
-                    if epoch >= self.warmup_epochs and step % self.train_steps == 0:
+                    if not cooling and epoch >= self.warmup_epochs and step % self.train_steps == 0:
                         for _ in range(self.val_steps):
                             xv, yv = next(val_iter)
                             self.hyper_step(xv, yv)
@@ -517,6 +538,8 @@ class StnTrainer:
                 row = {"epoch": epoch, "train_loss": sum(losses) / max(len(losses), 1),
                        "val_loss": self.evaluate(val), **self.hparams.values(),
                        **{f"sigma/{k}": v for k, v in self.hparams.scales().items()}}
+                if self.cooldown_epochs:
+                    row["cooldown"] = float(cooling)
                 schedule.append(row)
                 if restore_best and (best is None or row["val_loss"] < best[0]):
                     best = (row["val_loss"], epoch, _copy_state(self.model), _copy_state(self.hparams))
@@ -529,7 +552,8 @@ class StnTrainer:
                 recorder.finish(None)
             raise
         final_val = schedule[-1]["val_loss"]
-        extra: dict[str, Any] = {"final_val_loss": final_val, "best_epoch": len(schedule) - 1}
+        extra: dict[str, Any] = {"final_val_loss": final_val, "best_epoch": len(schedule) - 1,
+                                 "cooldown_train_examples": n_cool}
         if best is not None:
             final_val, extra["best_epoch"] = best[0], best[1]
             self.model.load_state_dict(best[2])

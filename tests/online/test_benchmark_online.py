@@ -53,3 +53,15 @@ def test_hypergrad_job_records_curves_and_learning_rates():
     assert [r["lr0"] for r in out] == [1e-4, 1e-2]
     assert all(len(r["curve"]) == 2 and len(r["lr_curve"]) == 2 for r in out)
     assert out[0]["lr_curve"][-1] > 1e-4  # the hypergradient raised the small rate
+
+
+def test_seed_ranges_and_paired_test():
+    assert online._seed_list("3") == [0, 1, 2]
+    assert online._seed_list("100-104") == [100, 101, 102, 103, 104]
+    assert online._seed_list("1,5,7") == [1, 5, 7]
+    for bad in ("0", "9-0", "a"):
+        with pytest.raises(Exception, match="--seeds takes"):
+            online._seed_list(bad)
+    assert online._wilcoxon([1.0, 2.0], [1.0, 2.0]) is None  # no differences: undefined
+    p = online._wilcoxon([0.1 * k for k in range(10)], [0.1 * k + 0.05 for k in range(10)])
+    assert p == pytest.approx(2 / 2 ** 10)  # all ten differences of one sign: exact two-sided p

@@ -116,6 +116,42 @@ def test_warmup_epochs_keep_hyperparameters_fixed():
     assert result.val_examples > 0
 
 
+@pytest.mark.parametrize("linearize", [False, True])
+def test_cooldown_freezes_hyperparameters_and_turns_off_the_perturbation(linearize, monkeypatch):
+    hp = _hp()
+    trainer = StnTrainer(StnMLP(6, [8], 3, hp), hp, hyper_lr=0.1, cooldown_epochs=2, centered=linearize,
+                         linearize=linearize, seed=0)
+    calls = []
+    sample = hp.sample
+    monkeypatch.setattr(hp, "sample", lambda batch, perturb=True: calls.append(perturb) or sample(batch, perturb))
+    hyper_steps = []
+    step = trainer.hyper_step
+    monkeypatch.setattr(trainer, "hyper_step", lambda x, y: hyper_steps.append(len(calls)) or step(x, y))
+    result = trainer.fit(_data(0), _data(1), epochs=4)
+    assert [row["cooldown"] for row in result.schedule] == [0.0, 0.0, 1.0, 1.0]
+    frozen = {k: result.schedule[1][k] for k in hp.names}
+    assert result.schedule[1]["dropout1"] != pytest.approx(0.3, abs=1e-6)  # it did move before the cool-down
+    assert all({k: row[k] for k in hp.names} == frozen for row in result.schedule[2:])
+    n_batches = len(_data(0))
+    assert result.extra["cooldown_train_examples"] == 2 * 128 and result.train_examples == 4 * 128
+    assert result.val_examples == 2 * (n_batches // 2) * 32  # hyperparameter steps in the first two epochs only
+    # every weight step of the cool-down samples the hyperparameters unperturbed (the evaluation does too)
+    first_cool = calls.index(False, max(hyper_steps)) if hyper_steps else 0
+    assert not any(calls[first_cool:]) and any(calls[:first_cool])
+
+
+def test_cooldown_without_it_changes_nothing():
+    def run(**kw):
+        torch.manual_seed(0)
+        hp = _hp()
+        return StnTrainer(StnMLP(6, [8], 3, hp), hp, seed=0, **kw).fit(_data(0), _data(1), epochs=3)
+
+    a, b = run(), run(cooldown_epochs=0)
+    assert a.schedule == b.schedule and "cooldown" not in a.schedule[0]
+    with pytest.raises(ValueError, match="cooldown_epochs=4 is more than epochs=3"):
+        run(cooldown_epochs=4)
+
+
 def test_restore_best_puts_back_the_best_validation_epoch():
     hp = _hp()
     trainer = StnTrainer(StnMLP(6, [16], 3, hp), hp, lr=3e-2, hyper_lr=0.1, seed=0)
