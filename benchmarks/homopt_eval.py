@@ -68,6 +68,12 @@ VARIANTS: dict[str, dict] = {
     "smooth-tr": {"preset": "smooth", "trust_radius": 0.2},
     # smooth-std with a lighter rotation: base / homotopy / base / jitter / base (= preset "tuned", the default)
     "smooth-light": {"preset": "smooth", "base_slots": (0, 2, 4), "jitter_slots": (3,)},
+    # the default with the jitter slot upgraded to a homotopy step while the GAM ranks new trials well
+    "light-adapt": {"preset": "tuned", "fit_threshold": 0.3},
+    # light-adapt, and jitter/homotopy slots handed to the base while the GAM ranks them badly (rho < 0)
+    "light-gate": {"preset": "tuned", "fit_threshold": 0.3, "gate_threshold": 0.0},
+    # the default with the homotopy boxed to +-0.2 around the best point
+    "light-tr": {"preset": "tuned", "trust_radius": 0.2},
 }
 
 
@@ -178,10 +184,17 @@ def compare(sc, a: str, b: str, budget: int, alpha: float = 0.05) -> dict:
             "problems": rows}
 
 
-def report(folders: Sequence[Path], out: Path, budgets: Sequence[int] = (50, 100)) -> dict:
+def report(folders: Sequence[Path], out: Path, budgets: Sequence[int] = (50, 100),
+           benchmarks: Sequence[str] | None = None) -> dict:
+    """Score the runs in ``folders`` (restricted to ``benchmarks``, suite names allowed) and compare."""
     from benchmarks.scoring import score
 
     records = [r for f in folders for r in _load(Path(f))]
+    if benchmarks:
+        from benchmarks.registry import expand
+
+        keep = set(expand(list(benchmarks)))
+        records = [r for r in records if r["benchmark"] in keep]
     # the same (strategy, benchmark, seed, budget) may sit in two folders: keep one
     unique = {(r["strategy"], r["benchmark"], r["seed"], r["budget"]): r for r in records}
     records = list(unique.values())
@@ -221,16 +234,24 @@ def _load(path: Path) -> list[dict]:
     return load_results(path)
 
 
-def pack(folder: Path, archive: Path) -> int:
-    """All run records of ``folder`` as one gzipped JSON-lines file; returns the count."""
+def pack(sources: Sequence[Path], archive: Path) -> int:
+    """The run records of ``sources`` (results folders or archives) as one gzipped JSON-lines file.
+
+    A run present in several sources is written once, from the last source that has it, so
+    ``pack old.jsonl.gz new_folder`` replaces reruns and adds new runs. Returns the count.
+    """
     import gzip
 
-    from benchmarks.runner import load_results
-
-    records = load_results(folder)
-    with gzip.open(archive, "wt") as fh:
+    unique: dict[tuple, dict] = {}
+    for src in sources:
+        for r in _load(Path(src)):
+            unique[(r["strategy"], r["benchmark"], r["seed"], r["budget"])] = r
+    records = sorted(unique.values(), key=lambda r: (r["strategy"], r["benchmark"], r["seed"], r["budget"]))
+    tmp = Path(f"{archive}.part")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
         for r in records:
-            fh.write(json.dumps(r, default=str) + "\n")
+            fh.write((json.dumps(r, default=str) + "\n").encode())
+    tmp.replace(archive)
     return len(records)
 
 
@@ -371,10 +392,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     r.add_argument("--out", type=Path, default=RUNS)
     p = sub.add_parser("report", help="score and compare")
     p.add_argument("--runs", type=Path, nargs="+", default=[RUNS])
+    p.add_argument("--benchmarks", default=None, help="only these problems or suites (default: every one in the runs)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--budgets", default="50,100")
     k = sub.add_parser("pack", help="pack a results folder into one .jsonl.gz")
-    k.add_argument("--runs", type=Path, default=RUNS)
+    k.add_argument("--runs", type=Path, nargs="+", default=[RUNS], help="folders or archives; later ones win")
     k.add_argument("--out", type=Path, default=ARCHIVE)
     o = sub.add_parser("overhead", help="time ask at 200 completed trials")
     o.add_argument("--variants", default="ref")
@@ -387,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(a.bases.split(","), a.variants.split(","), a.benchmarks.split(","),
             list(range(a.seed_from, a.seed_from + a.seeds)), a.budget, a.out, a.jobs, include_bases=not a.no_bases)
     elif a.cmd == "report":
-        summary = report(a.runs, a.out, [int(b) for b in a.budgets.split(",")])
+        summary = report(a.runs, a.out, [int(b) for b in a.budgets.split(",")],
+                         a.benchmarks.split(",") if a.benchmarks else None)
         print((a.out / "homopt_table.md").read_text())
         del summary
     elif a.cmd == "pack":

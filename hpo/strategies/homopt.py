@@ -38,7 +38,8 @@ preset, what differs from the reference code:
   minimisers at a fraction of the cost of one model call per evaluation;
 * optional, off by default: ``trust_radius`` (the homotopy stays in a box around the best
   point), ``fit_threshold`` (jitter slots become homotopy steps when the GAM predicts
-  the newest trials well) and ``allocation="thompson"`` (a jitter or homotopy slot goes
+  the newest trials well), ``gate_threshold`` (jitter and homotopy slots go to the base
+  when it predicts them badly) and ``allocation="thompson"`` (a jitter or homotopy slot goes
   to the base instead when, by Thompson sampling on past success rates, the base has been
   the better source of improvements).
 
@@ -94,7 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warm_up": 20, "period": 5, "base_slots": (0, 2), "jitter_slots": (3, 4), "homotopy_slots": (1,),
         "recent_fraction": 0.5, "n_steps": 5, "t_start": 1.0, "t_end": 0.2,
         "jitter": 0.005, "jitter_spread": "var", "top_fraction": 0.1,
-        "trust_radius": None, "fit_threshold": None, "allocation": "fixed", "lam": 1e-4, "y_scale": "raw",
+        "trust_radius": None, "fit_threshold": None, "gate_threshold": None, "allocation": "fixed", "lam": 1e-4, "y_scale": "raw",
     },
 }
 #: The reference schedule with a smoother GAM and a wider, per-dimension-std jitter.
@@ -167,6 +168,10 @@ class HomOptStrategy(BaseStrategy):
         fit_threshold: if set, a jitter slot becomes a homotopy step when the GAM,
             fitted on the older 80% of trials, ranks the newest 20% with a Spearman
             correlation of at least this value; None keeps the fixed rotation.
+        gate_threshold: if set, a jitter or homotopy slot goes to the base when that same
+            hold-out correlation is below this value (or the hold-out GAM cannot be
+            fitted): the GAM's proposals are used only where the GAM has shown it predicts
+            new trials. None keeps the fixed rotation.
         grid: points per dimension of the tabulated GAM (201).
         nm_maxfev: Nelder-Mead evaluations per homotopy step (default ``100 · d`` on the
             tables, ``20 · d`` when the GAM is not additive and is called directly).
@@ -203,6 +208,7 @@ class HomOptStrategy(BaseStrategy):
         top_fraction: float = _P,
         trust_radius: float | None = _P,
         fit_threshold: float | None = _P,
+        gate_threshold: float | None = _P,
         allocation: str = _P,
         lam: float = _P,
         y_scale: str = _P,
@@ -226,6 +232,7 @@ class HomOptStrategy(BaseStrategy):
         recent_fraction, n_steps, t_start, t_end = o["recent_fraction"], o["n_steps"], o["t_start"], o["t_end"]
         jitter, jitter_spread, top_fraction = o["jitter"], o["jitter_spread"], o["top_fraction"]
         trust_radius, fit_threshold, allocation = o["trust_radius"], o["fit_threshold"], o["allocation"]
+        gate_threshold = o["gate_threshold"]
         lam, y_scale = o["lam"], o["y_scale"]
         self.preset = preset
 
@@ -267,8 +274,9 @@ class HomOptStrategy(BaseStrategy):
             raise ValueError(f"jitter_spread={jitter_spread!r} must be 'var' or 'std'")
         if trust_radius is not None and not (isinstance(trust_radius, (int, float)) and 0 < trust_radius <= 1):
             raise ValueError(f"trust_radius={trust_radius!r} must be None or a number in (0, 1]")
-        if fit_threshold is not None and not (isinstance(fit_threshold, (int, float)) and -1 <= fit_threshold <= 1):
-            raise ValueError(f"fit_threshold={fit_threshold!r} must be None or a correlation in [-1, 1]")
+        for name, value in (("fit_threshold", fit_threshold), ("gate_threshold", gate_threshold)):
+            if value is not None and not (isinstance(value, (int, float)) and -1 <= value <= 1):
+                raise ValueError(f"{name}={value!r} must be None or a correlation in [-1, 1]")
         if n_splines is not None:
             _check_int("n_splines", n_splines, 4)
         if nm_maxfev is not None:
@@ -280,6 +288,7 @@ class HomOptStrategy(BaseStrategy):
         self.jitter, self.jitter_spread, self.jitter_floor = float(jitter), jitter_spread, float(jitter_floor)
         self.n_splines, self.lam, self.y_scale = n_splines, float(lam), y_scale
         self.trust_radius, self.fit_threshold, self.allocation = trust_radius, fit_threshold, allocation
+        self.gate_threshold = gate_threshold
         self.grid, self.nm_maxfev, self.nm_xatol = int(grid), nm_maxfev, float(nm_xatol)
         self.max_retries = int(max_retries)
         #: counts of what each proposal was (diagnostics only; proposals never read it)
@@ -313,9 +322,14 @@ class HomOptStrategy(BaseStrategy):
         out: list[dict | None] = [None] * n
         if self.allocation == "thompson" and any(k != "base" for k in kinds):
             kinds = self._thompson(obs, kinds, rng)
+        rho = None
+        if any(k != "base" for k in kinds) and (self.fit_threshold is not None or self.gate_threshold is not None):
+            rho = self._holdout_rho(obs)
         for i, kind in enumerate(kinds):
             config = None
-            if kind == "jitter" and self.fit_threshold is not None and self._fits_well(obs, rng):
+            if kind != "base" and self.gate_threshold is not None and (rho is None or rho < self.gate_threshold):
+                kind = "base"
+            if kind == "jitter" and self.fit_threshold is not None and rho is not None and rho >= self.fit_threshold:
                 kind = "homotopy"
             if kind == "homotopy":
                 config = self._homotopy_proposal(obs, taken, rng)
@@ -481,8 +495,11 @@ class HomOptStrategy(BaseStrategy):
             self._encoder = Encoder(self.space.cs, one_hot=False)
         return self._encoder
 
-    def _fits_well(self, obs: list[Observation], rng: np.random.Generator) -> bool:
-        """Whether the GAM fitted on the older 80% ranks the newest 20% well (Spearman >= fit_threshold)."""
+    def _holdout_rho(self, obs: list[Observation]) -> float | None:
+        """How well the GAM fitted on the older 80% of trials ranks the newest 20% (Spearman).
+
+        None when there are too few trials or the hold-out GAM cannot be fitted.
+        """
         from scipy.stats import spearmanr
 
         from surrogates.base import single_threaded_blas
@@ -490,7 +507,7 @@ class HomOptStrategy(BaseStrategy):
         ordered = sorted(obs, key=lambda o: o.number)
         n_test = max(3, len(ordered) // 5)
         if len(ordered) - n_test < 4:
-            return False
+            return None
         V = np.array([self.space.to_vector(o.config) for o in ordered])
         y = np.array([o.loss for o in ordered])
         try:
@@ -499,9 +516,9 @@ class HomOptStrategy(BaseStrategy):
                 pred = self._predictor(model)(V[-n_test:])
         except Exception as e:  # SurrogateFitError or worse: keep the fixed rotation
             _log.info("homopt: hold-out GAM not fitted (%s: %s)", type(e).__name__, e)
-            return False
-        rho = spearmanr(pred, y[-n_test:]).statistic
-        return bool(np.isfinite(rho) and rho >= self.fit_threshold)
+            return None
+        rho = float(spearmanr(pred, y[-n_test:]).statistic)
+        return rho if np.isfinite(rho) else None
 
 
 def _direct(predict, v0: np.ndarray, dims: np.ndarray):

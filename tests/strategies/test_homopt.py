@@ -300,3 +300,53 @@ def test_thompson_allocation_hands_slots_to_a_more_successful_base():
     assert fixed.allocation == "fixed"
     with pytest.raises(ValueError, match="allocation='greedy' must be"):
         HomOptStrategy(allocation="greedy")
+
+
+def test_gate_hands_slots_to_the_base_when_the_gam_predicts_new_trials_badly():
+    rng = np.random.default_rng(15)
+    smooth = history(SPACE, 23, seed=16, loss=quad)
+    noise = [trial(SPACE, t.number, t.params, float(rng.normal())) for t in smooth]
+    for h, expect in ((smooth, "homotopy"), (noise, "base")):
+        s = strategy(gate_threshold=0.3, warm_up=20)
+        assert s.kind_of(len(h)) == "jitter"                      # position 23: a jitter slot
+        rho = s._holdout_rho(s.observations(h))
+        assert (rho >= 0.3) == (expect == "homotopy")
+        s.fit_threshold = 0.3                                     # a good fit also upgrades jitter
+        s.ask(h)
+        assert s.counts[expect] == 1 and sum(s.counts.values()) == 1
+
+
+def test_gate_threshold_is_validated():
+    with pytest.raises(ValueError, match=r"gate_threshold=2 must be None or a correlation in \[-1, 1\]"):
+        HomOptStrategy("random", gate_threshold=2)
+
+
+def test_eval_pack_keeps_the_last_copy_of_a_run_and_report_filters_problems(tmp_path):
+    import gzip
+    import json
+
+    from benchmarks.homopt_eval import pack, report
+
+    def rec(strategy, benchmark, seed, losses):
+        return {"strategy": strategy, "benchmark": benchmark, "seed": seed, "budget": len(losses),
+                "status": "ok", "losses": losses, "overhead_s": [0.001] * len(losses), "errors": 0}
+
+    old = tmp_path / "old.jsonl.gz"
+    with gzip.open(old, "wt") as fh:
+        for seed in range(3):
+            fh.write(json.dumps(rec("random", "branin", seed, [5.0, 4.0])) + "\n")
+            fh.write(json.dumps(rec("homopt-x:random", "branin", seed, [5.0, 3.0])) + "\n")
+            fh.write(json.dumps(rec("random", "levy4", seed, [5.0, 4.0])) + "\n")
+    new = tmp_path / "new"
+    (new / "branin" / "random").mkdir(parents=True)
+    (new / "branin" / "random" / "seed0-budget2.json").write_text(json.dumps(rec("random", "branin", 0, [5.0, 2.0])))
+    archive = tmp_path / "all.jsonl.gz"
+    assert pack([old, new], archive) == 9
+    with gzip.open(archive, "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    assert [r["losses"] for r in rows if r["strategy"] == "random" and r["benchmark"] == "branin" and r["seed"] == 0] == [[5.0, 2.0]]
+    first = archive.read_bytes()
+    pack([old, new], archive)
+    assert archive.read_bytes() == first                            # no name or time in the gzip header
+    summary = report([archive], tmp_path / "report", budgets=(2,), benchmarks=["branin"])
+    assert summary["problems"] == ["branin"]
