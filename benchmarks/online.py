@@ -50,6 +50,11 @@ STN_VARIANTS = {  # name -> StnTrainer keyword arguments (plus init_scale for St
     "stn 5:1, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "train_steps": 5},
     "delta-stn linearised, fixed sigma (hyper_lr 1e-2)": {"hyper_lr": 1e-2, "tune_scales": False, "centered": True,
                                                           "linearize": True},
+    # the two best of the cool-down pilot on seeds 100-104 (online_stn_pilot_cooldown.json), by its declared rule
+    "stn, fixed sigma (hyper_lr 1e-2), cool-down 10 epochs": {"hyper_lr": 1e-2, "tune_scales": False,
+                                                              "cooldown_epochs": 10},
+    "stn, fixed sigma (hyper_lr 1e-2), cool-down 15 epochs": {"hyper_lr": 1e-2, "tune_scales": False,
+                                                              "cooldown_epochs": 15},
 }
 STN_COMMON = {"train_steps": 2, "val_steps": 1, "entropy_weight": 1e-3, "warmup_epochs": 5}
 

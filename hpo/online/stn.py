@@ -372,11 +372,13 @@ class StnTrainer:
         seed: seeds torch's global generator at the start of ``fit`` (perturbations, dropout masks).
         cooldown_epochs: the last ``cooldown_epochs`` epochs of ``fit`` take no hyperparameter steps and train
             the weights at the current hyperparameters without perturbation (sigma 0; the regularisers stay on at
-            those values). The per-example perturbation is what lets the hypernetwork learn a best response, but
-            the model itself pays for it: on digits an STN trained under the perturbation with the values held
-            fixed scored about 0.015 higher validation loss than one trained at the same values unperturbed. The
-            cool-down removes that cost for the returned model, and costs less than the epochs it replaces (no
-            validation steps). The schedule then has a ``cooldown`` column (1.0 in those epochs).
+            those values), so that the returned model is trained at the values the STN chose. Why: the
+            per-example perturbation lets the hypernetwork learn a best response, but the model pays for it (on
+            digits, with the values held at 0.3 for a whole run, about 0.015 of validation loss). It costs less
+            than the epochs it replaces (no validation steps). On the digits benchmark (10 seeds, 10 or 15 of 60
+            epochs) it did not lower the best-epoch validation loss: at the values the STN adapts to, the
+            perturbation is part of the regularisation, and the schedule is still rising when it is frozen
+            (``benchmarks/results/online_stn.md``). The schedule gets a ``cooldown`` column (1.0 in those epochs).
 
     Example:
         >>> hp = StnHyperparameters({"dropout1": Hyper(0.0, 0.8, init=0.2)})
