@@ -161,9 +161,9 @@ class HomOptStrategy(BaseStrategy):
             (pygam's penalty is not scale-free).
         trust_radius: if set, the homotopy stays within this half-width (unit cube)
             around the best point; None searches the whole cube (reference). On TPE, 0.2
-            gave the largest mean gain on the standard suite
-            (``benchmarks/results/homopt_notes.md``); it is not the default because it
-            was not measured on the other bases.
+            gave the largest mean gain on the standard suite, and on random search it
+            matched the default (``benchmarks/results/homopt_notes.md``); it is not the
+            default because it was not measured on SMAC and GP.
         allocation: ``"fixed"`` follows the rotation; ``"thompson"`` hands a jitter or
             homotopy slot to the base when a draw from Beta(1 + successes, 1 + failures)
             of that kind falls below the base's draw, where a success is a trial after the
