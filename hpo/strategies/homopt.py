@@ -160,10 +160,10 @@ class HomOptStrategy(BaseStrategy):
             to standardised losses, which makes ``lam`` mean the same on every problem
             (pygam's penalty is not scale-free).
         trust_radius: if set, the homotopy stays within this half-width (unit cube)
-            around the best point; None searches the whole cube (reference). On TPE, 0.2
-            gave the largest mean gain on the standard suite, and on random search it
-            matched the default (``benchmarks/results/homopt_notes.md``); it is not the
-            default because it was not measured on SMAC and GP.
+            around the best point; None searches the whole cube (reference). On the
+            standard suite 0.2 gave TPE a larger gain than the default and GP a smaller
+            one, and matched it on random search and SMAC
+            (``benchmarks/results/homopt_notes.md``).
         allocation: ``"fixed"`` follows the rotation; ``"thompson"`` hands a jitter or
             homotopy slot to the base when a draw from Beta(1 + successes, 1 + failures)
             of that kind falls below the base's draw, where a success is a trial after the
