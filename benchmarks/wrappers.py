@@ -298,18 +298,25 @@ def main_parallel(args) -> None:
                              "wall_s": time.perf_counter() - t, "n_trials": len(study.trials)})
                 print(f"{problem:10s} seed {seed} {name:6s} n_jobs={n_jobs} best {best:.4g}", flush=True)
                 (RESULTS / f"{args.out}_parallel.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    (RESULTS / f"{args.out}_parallel.md").write_text(parallel_table(rows, meta, args))
-    print(parallel_table(rows, meta, args))
+    _write_parallel_table(rows, meta, args)
+
+
+def _write_parallel_table(rows: list[dict], meta: dict, args) -> None:
+    text = parallel_table(rows, meta, args)
+    (RESULTS / f"{args.out}_parallel.md").write_text(text)
+    print(text)
 
 
 ANCHORS = RESULTS / "report" / "scores.json"
 
 
 def _score(problem: str, best: float, anchors: dict) -> float | None:
-    """Bayesmark's normalised score with the standard run's anchors (0 = median first random
-    evaluation, 100 = best loss ever seen on the problem)."""
+    """Bayesmark's normalised score (:func:`benchmarks.scoring.normalise`) with the standard run's
+    anchors (0 = median first random evaluation, 100 = best loss ever seen on the problem)."""
+    from benchmarks.scoring import normalise
+
     a = anchors.get(problem)
-    return None if a is None else 100 * (a["baseline"] - best) / (a["baseline"] - a["best"])
+    return None if a is None else float(100 * (1 - normalise(best, a["baseline"], a["best"])))
 
 
 def parallel_table(rows: list[dict], meta: dict, args) -> str:
@@ -377,8 +384,7 @@ def main(argv=None) -> None:
     elif args.parallel and args.table_only:
         data = json.loads((RESULTS / f"{args.out}_parallel.json").read_text())
         args.seeds = len({r["seed"] for r in data["rows"]})
-        (RESULTS / f"{args.out}_parallel.md").write_text(parallel_table(data["rows"], data["meta"], args))
-        print(parallel_table(data["rows"], data["meta"], args))
+        _write_parallel_table(data["rows"], data["meta"], args)
     else:
         (main_parallel if args.parallel else main_compare)(args)
 
