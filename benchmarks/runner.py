@@ -304,7 +304,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
     from benchmarks.peers import PeerStopped, run_peer
     from benchmarks.registry import make_benchmark
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bench = make_benchmark(spec.benchmark)
     cs = bench.get_configuration_space(seed=spec.run_seed)
     recorder = _Recorder(bench, spec.budget)
@@ -360,6 +360,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
             else {}
         ),
         "wall_s": round(time.perf_counter() - t0, 4),
+        "cpu_s": round(time.process_time() - c0, 4),
         "optimum": _jsonable(getattr(bench, "optimum", None)),
         "family": meta.get("family") if isinstance(meta, dict) else None,
         **_provenance(),
