@@ -1,0 +1,165 @@
+"""Time one evaluation of every built-in benchmark, per problem and per family.
+
+What a benchmark run costs is evaluations plus strategy overhead; this script measures the first
+part. For each problem it samples ``--configs`` configurations from the problem's own space
+(seeded) and, after one untimed evaluation that loads the data, evaluates each at the maximum fidelity, and multi-fidelity problems also at the
+lowest one. It reports the CPU time of this process (the machine is shared, so elapsed time
+would measure the load) and elapsed time beside it. Evaluations run on one thread, as the
+runner's workers do.
+
+Run: ``OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.eval_timing`` (writes
+``benchmarks/results/eval_timing.json`` and ``.md``); ``--benchmarks ml,synthetic`` for a part.
+
+Example:
+    >>> rows = time_benchmark("branin", n_configs=2)
+    >>> [r["fidelity"] for r in rows]
+    ['max']
+    >>> rows[0]["n"], rows[0]["cpu_ms_median"] > 0
+    (2, True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.registry import expand, make_benchmark
+
+__all__ = ["time_benchmark", "family_table", "main"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _lowest(space) -> dict:
+    return {hp.name: hp.lower for hp in space.values()}
+
+
+def _time(bench, configs, fidelity) -> tuple[list[float], list[float]]:
+    cpu, wall = [], []
+    for config in configs:
+        c0, t0 = time.process_time(), time.perf_counter()
+        bench.objective_function(config, fidelity=fidelity, rng=0)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    return cpu, wall
+
+
+def time_benchmark(name: str, n_configs: int = 5, seed: int = 0) -> list[dict]:
+    """One row per fidelity measured (``max``; ``min`` too where the problem has a fidelity space)."""
+    bench = make_benchmark(name)
+    cs = bench.get_configuration_space(seed=seed)
+    configs = [dict(c) for c in cs.sample_configuration(n_configs)] if n_configs > 1 else [dict(cs.sample_configuration())]
+    fid_space = bench.get_fidelity_space(seed=seed)
+    family = bench.get_meta_information().get("family", "unknown")
+    bench.objective_function(configs[0], rng=0)  # untimed: loads the data and warms the caches once
+    rows = []
+    for label, fidelity in [("max", None)] + ([("min", _lowest(fid_space))] if len(fid_space) else []):
+        cpu, wall = _time(bench, configs, fidelity)
+        rows.append({
+            "benchmark": name,
+            "family": family,
+            "fidelity": label,
+            "n": len(cpu),
+            "cpu_ms_median": 1e3 * float(np.median(cpu)),
+            "cpu_ms_mean": 1e3 * float(np.mean(cpu)),
+            "cpu_ms_max": 1e3 * float(np.max(cpu)),
+            "wall_ms_median": 1e3 * float(np.median(wall)),
+        })
+    return rows
+
+
+def family_table(rows: list[dict]) -> list[dict]:
+    """Per (family, fidelity): problems, the median over problems of their median CPU time, the mean and the slowest."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["family"], r["fidelity"])].append(r)
+    out = []
+    for (family, fid), rs in sorted(groups.items()):
+        slowest = max(rs, key=lambda r: r["cpu_ms_mean"])
+        out.append({
+            "family": family,
+            "fidelity": fid,
+            "problems": len(rs),
+            "cpu_ms_median": float(np.median([r["cpu_ms_median"] for r in rs])),
+            "cpu_ms_mean": float(np.mean([r["cpu_ms_mean"] for r in rs])),
+            "slowest": f"{slowest['benchmark']} ({slowest['cpu_ms_mean']:.0f})",
+        })
+    return out
+
+
+def _markdown(families: list[dict], rows: list[dict], command: str, n_configs: int, date: str) -> str:
+    lines = [
+        "# Time per evaluation, per family",
+        "",
+        f"Command: `{command}`; {n_configs} configurations sampled per problem (seed 0), each evaluated once (after one untimed warm-up evaluation) at the "
+        "maximum fidelity and, for multi-fidelity problems, once at the lowest; CPU time of one process on one thread. "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; measured {date}.",
+        "",
+        "| family | fidelity | problems | median ms / evaluation | mean ms / evaluation | slowest problem (mean ms) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {f['family']} | {f['fidelity']} | {f['problems']} | {f['cpu_ms_median']:.1f} | {f['cpu_ms_mean']:.1f} | {f['slowest']} |"
+        for f in families
+    ]
+    full = [r for r in rows if r["fidelity"] == "max"]
+    per_strategy_h = sum(r["cpu_ms_mean"] for r in full) * 500 / 3.6e6
+    lines += ["", f"Evaluating each of these {len(full)} problems 500 times (10 seeds x budget 50) costs "
+              f"{per_strategy_h:.1f} h of CPU per strategy, before any strategy overhead."]
+    lines += ["", "## Per problem", "", "| benchmark | family | fidelity | median CPU ms | mean CPU ms | max CPU ms | median wall ms |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| {r['benchmark']} | {r['family']} | {r['fidelity']} | {r['cpu_ms_median']:.1f} | {r['cpu_ms_mean']:.1f} "
+        f"| {r['cpu_ms_max']:.1f} | {r['wall_ms_median']:.1f} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.eval_timing", description=__doc__.split("\n\n")[0])
+    p.add_argument("--benchmarks", default="all", help="names or suites, comma-separated; 'all' for every built-in")
+    p.add_argument("--configs", type=int, default=5, help="configurations per problem")
+    p.add_argument("--out", default=str(RESULTS / "eval_timing"), help="output path without extension")
+    p.add_argument("--report-only", action="store_true", help="rewrite the markdown from the JSON already at --out")
+    args = p.parse_args(argv)
+    if args.configs < 1:
+        p.error(f"--configs must be >= 1 (got {args.configs})")
+    out = Path(args.out)
+    if args.report_only:
+        if not out.with_suffix(".json").is_file():
+            p.error(f"--report-only needs {out.with_suffix('.json')}; run without --report-only first")
+        saved = json.loads(out.with_suffix(".json").read_text())
+        rows, command, n_configs, date = saved["problems"], saved["command"], saved["configs"], saved["date"]
+    else:
+        from benchmarks.registry import available
+
+        names = available() if args.benchmarks == "all" else expand(args.benchmarks)
+        rows = []
+        for i, name in enumerate(names, 1):
+            rows += time_benchmark(name, args.configs)
+            done = ", ".join(f"{r['fidelity']} {r['cpu_ms_median']:.1f} ms" for r in rows if r["benchmark"] == name)
+            print(f"[{i}/{len(names)}] {name}: {done}", flush=True)
+        command = " ".join(["python -m benchmarks.eval_timing", *(sys.argv[1:] if argv is None else argv)])
+        n_configs, date = args.configs, f"{datetime.now(timezone.utc):%Y-%m-%d}"
+    families = family_table(rows)
+    text = _markdown(families, rows, command, n_configs, date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(
+        json.dumps({"command": command, "date": date, "configs": n_configs, "families": families, "problems": rows}, indent=1))
+    print(text.split("\n## Per problem")[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""benchmarks.eval_timing: per-problem and per-family evaluation times, and its report-only path."""
+
+import json
+
+import pytest
+
+from benchmarks.eval_timing import family_table, main, time_benchmark
+
+
+def test_multi_fidelity_problems_are_timed_at_both_ends():
+    rows = time_benchmark("branin-mf", n_configs=2)
+    assert [r["fidelity"] for r in rows] == ["max", "min"]
+    assert all(r["n"] == 2 and r["cpu_ms_max"] >= r["cpu_ms_median"] > 0 for r in rows)
+
+
+def test_family_table_groups_by_family_and_fidelity():
+    rows = [
+        {"benchmark": "a", "family": "f", "fidelity": "max", "cpu_ms_median": 1.0, "cpu_ms_mean": 2.0},
+        {"benchmark": "b", "family": "f", "fidelity": "max", "cpu_ms_median": 3.0, "cpu_ms_mean": 6.0},
+        {"benchmark": "b", "family": "f", "fidelity": "min", "cpu_ms_median": 1.0, "cpu_ms_mean": 1.0},
+    ]
+    table = family_table(rows)
+    assert [(t["family"], t["fidelity"], t["problems"]) for t in table] == [("f", "max", 2), ("f", "min", 1)]
+    assert table[0]["cpu_ms_median"] == 2.0 and table[0]["cpu_ms_mean"] == 4.0 and table[0]["slowest"] == "b (6)"
+
+
+def test_main_writes_and_rewrites_the_report(tmp_path, capsys):
+    out = tmp_path / "timing"
+    assert main(["--benchmarks", "branin,tab-knn-iris", "--configs", "2", "--out", str(out)]) == 0
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert {r["benchmark"] for r in saved["problems"]} == {"branin", "tab-knn-iris"}
+    assert "| synthetic | max | 1 |" in out.with_suffix(".md").read_text()
+    out.with_suffix(".md").unlink()
+    assert main(["--report-only", "--out", str(out)]) == 0
+    assert "costs" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--configs", "0", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["--report-only", "--out", str(tmp_path / "missing")])
+    assert "--report-only needs" in capsys.readouterr().err
