@@ -120,6 +120,7 @@ def report_cmd(
     out: str = typer.Option("report", help="folder for report.md, scores.json and the PNGs"),
     budgets: str = typer.Option("10,25,50,100", help="budgets to score at, comma-separated"),
     strategies: Optional[List[str]] = typer.Option(None, "--strategies", "-s", help="only these strategies"),
+    seeds: Optional[int] = typer.Option(None, help="only seeds 0 .. seeds-1 (default: every seed in the folder)"),
     title: str = typer.Option("Benchmark results", help="report title"),
     notes: Optional[str] = typer.Option(None, help="a markdown file whose text goes under the title"),
 ) -> None:
@@ -134,6 +135,8 @@ def report_cmd(
         bud = [int(b) for b in budgets.split(",") if b.strip()]
     except ValueError:
         _fail(f"--budgets must be integers like 10,25,50, got {budgets!r}")
+    if seeds is not None and seeds < 1:
+        _fail(f"--seeds must be >= 1 (got {seeds})")
     note_text = None
     if notes is not None:
         if not Path(notes).is_file():
@@ -143,7 +146,10 @@ def report_cmd(
         try:
             md = write_report(results, out, budgets=bud, strategies=_split(strategies) or None, title=title,
                               command=f"hpo bench report {results} --out {out} --budgets {budgets}"
-                              + (f" --notes {notes}" if notes else ""), notes=note_text)
+                              + (f" --strategies {','.join(_split(strategies))}" if strategies else "")
+                              + (f" --seeds {seeds}" if seeds else "")
+                              + (f" --notes {notes}" if notes else ""), notes=note_text,
+                              seeds=None if seeds is None else range(seeds))
         except (ValueError, FileNotFoundError) as e:
             _fail(str(e))
     typer.echo(f"wrote {md} and the plots beside it")

@@ -3,7 +3,7 @@
 ``write_report(results, out)`` scores the runs (:mod:`benchmarks.scoring`) and writes
 ``report.md`` (mean score and mean rank per strategy at each budget with the spread over
 seeds, per-problem scores, paired Wilcoxon tests of each hpo strategy against its native
-peer and against random search, overhead per trial, objective time per family),
+peer (HomOpt against its base) and against random search, overhead per trial, objective time per family),
 ``scores.json`` (every number in the tables) and three plots: ``regret.png`` (normalised
 best-so-far loss per problem, median over seeds with an interquartile band),
 ``rank.png`` (mean rank against the number of evaluations) and ``overhead.png``.
@@ -43,6 +43,12 @@ PAIRS = [
 ]
 
 
+def _homopt_base(strategy: str) -> str | None:
+    """HomOpt's base strategy (``homopt`` wraps random search by default), or None for other strategies."""
+    name, _, base = strategy.partition(":")
+    return (base or "random") if name == "homopt" else None
+
+
 def _fmt(x: float, digits: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
@@ -72,7 +78,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
         lines += ["", notes.strip()]
     lines += ["", "## Mean score and rank", ""]
     head = ["strategy", "kind"] + [f"score@{b}" for b in sc.budgets] + [f"rank@{b}" for b in sc.budgets]
-    head += ["overhead/trial (ms)", "stopped early", "errors"]
+    head += ["overhead/trial (ms)", "runs", "stopped early", "errors"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in order:
         row = [s, sc.kinds.get(s, "hpo")]
@@ -83,7 +89,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
             v = sc.summary.get((s, b))
             row.append(_fmt(v["rank"], 2) if v else "–")
         o = sc.overhead.get(s, {})
-        row += [_ms(o.get("overhead_mean_s", math.nan)), str(o.get("stopped", 0)), str(o.get("errors", 0))]
+        row += [_ms(o.get("overhead_mean_s", math.nan)), str(o.get("runs", 0)), str(o.get("stopped", 0)), str(o.get("errors", 0))]
         lines.append("| " + " | ".join(row) + " |")
 
     lines += ["", f"## Score per problem at budget {b_main} (mean over seeds)", ""]
@@ -105,6 +111,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
     )
     lines += ["", "| first | second | n | Δ score | W/L | p |", "|---|---|---|---|---|---|"]
     pairs = [(a, b) for a, b in PAIRS if a in sc.strategies and b in sc.strategies]
+    pairs += [(s, _homopt_base(s)) for s in order if _homopt_base(s) in sc.strategies]
     rand = next((r for r in ("random", "optuna-random") if r in sc.strategies), None)
     if rand:
         pairs += [(s, rand) for s in order if s not in RANDOM_NAMES and (s, rand) not in pairs]
@@ -114,11 +121,15 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
 
     lines += ["", "## Strategy overhead per trial", ""]
     lines.append("Time from the end of one evaluation to the start of the next (ask + tell + library work), never scored.")
-    lines += ["", "| strategy | mean (ms) | median (ms) | trials | runs | run time, all runs (s) |", "|---|---|---|---|---|---|"]
+    lines.append("CPU time is the worker process's, recorded by runs made since it was added ('–' where a strategy's runs lack it).")
+    lines += ["", "| strategy | mean (ms) | median (ms) | trials | runs | run time, all runs (s) | CPU time, all runs (s) |",
+              "|---|---|---|---|---|---|---|"]
     for s in sorted(sc.overhead, key=lambda s: sc.overhead[s]["overhead_mean_s"]):
         o = sc.overhead[s]
+        cpu = o.get("cpu_s")
         lines.append(
-            f"| {s} | {_ms(o['overhead_mean_s'])} | {_ms(o['overhead_median_s'])} | {o['n_trials']} | {o['runs']} | {o['wall_s']:.0f} |"
+            f"| {s} | {_ms(o['overhead_mean_s'])} | {_ms(o['overhead_median_s'])} | {o['n_trials']} | {o['runs']} "
+            f"| {o['wall_s']:.0f} | {'–' if cpu is None else f'{cpu:.0f}'} |"
         )
     total = sum(o["wall_s"] for o in sc.overhead.values())
     lines += ["", f"Sum of run times: {total:.0f} s ({total / 3600:.2f} h of one worker; divide by the jobs for wall time)."]
@@ -263,9 +274,13 @@ def write_report(
     title: str = "Benchmark results",
     command: str | None = None,
     notes: str | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Path:
-    """Score ``results`` and write ``report.md``, ``scores.json`` and the PNGs into ``out``."""
-    sc = score(load_results(results), budgets=budgets, strategies=strategies)
+    """Score ``results`` and write ``report.md``, ``scores.json`` and the PNGs into ``out``.
+
+    ``strategies`` and ``seeds`` restrict the report (every run still sets the score anchors).
+    """
+    sc = score(load_results(results), budgets=budgets, strategies=strategies, seeds=seeds)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"

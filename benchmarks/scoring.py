@@ -185,14 +185,21 @@ def score(
     budgets: Sequence[int] = BUDGETS,
     random_names: Iterable[str] = RANDOM_NAMES,
     strategies: Sequence[str] | None = None,
+    seeds: Iterable[int] | None = None,
 ) -> Scores:
     """Score run records at each budget (budgets no run reaches are dropped); see the module doc.
 
-    ``strategies`` restricts which strategies are scored and ranked (all runs still set the anchors).
+    ``strategies`` and ``seeds`` restrict which strategies and seeds are scored and ranked; all
+    runs still set the anchors, so scores stay comparable with an unrestricted report.
     """
     if not records:
         raise ValueError("no run records to score; point it at a folder written by `hpo bench run`")
     anchors = _anchors(records, random_names)
+    if seeds is not None:
+        wanted = set(seeds)
+        records = [r for r in records if r["seed"] in wanted]
+        if not records:
+            raise ValueError(f"no runs with seeds {sorted(wanted)}")
     max_budget = max(r["budget"] for r in records)
     budgets = sorted({int(b) for b in budgets if b <= max_budget})
     if not budgets:
@@ -283,6 +290,7 @@ def _overheads(sc: Scores, records: list[dict]) -> None:
             "errors": sum(r.get("status") not in ("ok", "stopped") for r in runs),
             "stopped": sum(r.get("status") == "stopped" for r in runs),
             "wall_s": float(sum(r.get("wall_s", 0.0) for r in runs)),
+            "cpu_s": float(sum(r["cpu_s"] for r in runs)) if all("cpu_s" in r for r in runs) else None,
         }
     for fam, xs in by_family.items():
         arr = np.array(xs, dtype=float)

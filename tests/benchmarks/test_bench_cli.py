@@ -33,6 +33,12 @@ def test_run_resume_and_report(tmp_path):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     scores = json.loads((tmp_path / "rep" / "scores.json").read_text())
     assert {s["strategy"] for s in scores["summary"]} == {"random", "optuna-tpe"}
+    res = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "rep1"), "--budgets", "5", "--seeds", "1"])
+    assert res.exit_code == 0, res.output
+    one = json.loads((tmp_path / "rep1" / "scores.json").read_text())
+    assert {s["n_runs"] for s in one["summary"]} == {2}  # 2 problems x seed 0
+    assert one["anchors"] == scores["anchors"]
+    assert "--seeds 1" in (tmp_path / "rep1" / "report.md").read_text()
 
 
 def _one_line_error(res, *words):

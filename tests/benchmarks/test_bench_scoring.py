@@ -111,3 +111,14 @@ def test_a_run_the_library_stopped_keeps_its_best():
     sc = score(recs, budgets=[2, 4])
     assert sc.run_scores[("p", "s", 0, 4)] == 100.0
     assert sc.overhead["s"]["stopped"] == 1 and sc.overhead["s"]["errors"] == 0
+
+
+def test_seed_restriction_keeps_the_anchors(records):
+    sc = score(records, budgets=[4], seeds=[1, 2])
+    assert sc.anchors["p"] == (8.0, 0.0)  # from all seeds; seeds 1 and 2 alone would give (7, 2)
+    # seeds 1 and 2 at budget 4: random 0, 75; a 50, 0
+    assert sc.summary[("random", 4)]["mean"] == pytest.approx(37.5)
+    assert sc.summary[("a", 4)]["mean"] == pytest.approx(25.0)
+    assert sc.summary[("a", 4)]["n_runs"] == 2
+    with pytest.raises(ValueError, match="no runs with seeds"):
+        score(records, seeds=[7])
