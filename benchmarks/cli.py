@@ -155,6 +155,26 @@ def report_cmd(
     typer.echo(f"wrote {md} and the plots beside it")
 
 
+@app.command("compare")
+def compare_cmd(
+    first: str = typer.Argument(..., help="a results folder (e.g. the committed run)"),
+    second: str = typer.Argument(..., help="another results folder (e.g. a rerun of some of it)"),
+) -> None:
+    """Check that the runs two folders share are identical (configurations and losses); exit 1 if not."""
+    from benchmarks.runner import compare_results
+
+    try:
+        res = compare_results(first, second)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    for bench, strat, seed, budget, trial in res["differ"]:
+        typer.echo(f"differs: {bench} {strat} seed {seed} budget {budget}, from trial {trial}")
+    typer.echo(f"{len(res['same'])} shared run(s) identical, {len(res['differ'])} different; "
+               f"{len(res['only_a'])} only in {first}, {len(res['only_b'])} only in {second}")
+    if res["differ"] or not res["same"]:
+        raise typer.Exit(1)
+
+
 @app.command("pruning")
 def pruning_cmd(
     out: str = typer.Option("benchmarks/results/pruning", help="folder for the runs (runs/) and the report"),

@@ -54,6 +54,7 @@ __all__ = [
     "run_one",
     "plan",
     "load_results",
+    "compare_results",
     "result_path",
     "check_strategies",
     "UnknownStrategyNameError",
@@ -562,3 +563,28 @@ def load_results(out: str | Path) -> list[dict]:
         raise FileNotFoundError(f"results folder {str(root)!r} does not exist; run `hpo bench run --out {root}` first")
     records = [json.loads(p.read_text()) for p in root.rglob("seed*-budget*.json")]
     return sorted(records, key=lambda r: (r["benchmark"], r["strategy"], r["seed"], r["budget"]))
+
+
+def compare_results(a: str | Path, b: str | Path) -> dict[str, list[tuple]]:
+    """Runs present in both folders, split into ``same`` (identical configurations and losses)
+    and ``differ`` (with the first trial where they part), plus runs ``only_a`` / ``only_b``.
+
+    A rerun of a committed sweep into a fresh folder should give no ``differ``.
+    """
+    def key(r: dict) -> tuple:
+        return (r["benchmark"], r["strategy"], r["seed"], r["budget"])
+
+    ra, rb = {key(r): r for r in load_results(a)}, {key(r): r for r in load_results(b)}
+    out: dict[str, list[tuple]] = {"same": [], "differ": [], "only_a": sorted(ra.keys() - rb.keys()),
+                                   "only_b": sorted(rb.keys() - ra.keys())}
+    for k in sorted(ra.keys() & rb.keys()):
+        x, y = ra[k], rb[k]
+        pairs = list(zip(x["configs"], y["configs"], x["losses"], y["losses"]))
+        first = next((i for i, (cx, cy, lx, ly) in enumerate(pairs) if cx != cy or lx != ly), None)
+        if first is None and len(x["losses"]) != len(y["losses"]):
+            first = len(pairs)
+        if first is None:
+            out["same"].append(k)
+        else:
+            out["differ"].append((*k, first))
+    return out

@@ -73,3 +73,19 @@ def test_pruning_command(tmp_path):
     assert "| random+median |" in (tmp_path / "pruning.md").read_text()
     res = runner.invoke(app, [*args[:3], "--benchmarks", "branin", "--quiet"])
     _one_line_error(res, "no fidelity")
+
+
+def test_compare_finds_identical_and_different_runs(tmp_path):
+    args = ["run", "--benchmarks", "branin", "--strategies", "random", "--seeds", "2", "--budget", "4", "--jobs", "1", "--quiet"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "a")]).exit_code == 0
+    assert runner.invoke(app, [*args[:6], "1", *args[7:], "--out", str(tmp_path / "b")]).exit_code == 0
+    res = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 0 and "1 shared run(s) identical, 0 different; 1 only in" in res.output
+    path = tmp_path / "b" / "branin" / "random" / "seed0-budget4.json"
+    rec = json.loads(path.read_text())
+    rec["losses"][2] += 1.0
+    path.write_text(json.dumps(rec))
+    res = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 1 and "differs: branin random seed 0 budget 4, from trial 2" in res.output
+    res = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "does not exist" in res.output
