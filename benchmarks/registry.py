@@ -49,9 +49,9 @@ _MF_SYNTHETIC: dict[str, Callable[..., Any]] = {
     "hartmann6-mf": synthetic.Hartmann6MF,
 }
 # The standard suite: every synthetic problem plus three tabular ML problems (a regression and
-# two classifications; log-scaled floats, integers and a categorical). It is sized so that all
-# strategies and peers x 10 seeds x budget 50 fit the time budget: strategy overhead (SMAC,
-# GP-BO, HEBO) dominates, so more problems cost time without changing what the table shows much.
+# two classifications; log-scaled floats, integers and a categorical). Sized so that the hpo
+# strategies and the fast peers x 10 seeds x budget 50 fit in 2 hours on 2 cores; strategy
+# overhead (SMAC, GP-BO, HEBO) dominates the cost (benchmarks/results/standard/README.md).
 STANDARD_TABULAR = [
     "tab-svm-diabetes",
     "tab-knn-digits",
