@@ -133,6 +133,9 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
         )
     total = sum(o["wall_s"] for o in sc.overhead.values())
     lines += ["", f"Sum of run times: {total:.0f} s ({total / 3600:.2f} h of one worker; divide by the jobs for wall time)."]
+    cpus = [o.get("cpu_s") for o in sc.overhead.values()]
+    if cpus and all(c is not None for c in cpus):
+        lines[-1] += f" Sum of CPU times: {sum(cpus):.0f} s ({sum(cpus) / 3600:.2f} h)."
 
     lines += ["", "## Time per problem evaluation, by family", ""]
     lines.append(
