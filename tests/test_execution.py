@@ -45,7 +45,9 @@ def test_in_memory_study_with_processes():
     study = hpo.create_study(space=SPACE, seed=0)
     study.optimize(objective, n_trials=12, n_jobs=2)
     pids = _check_no_loss_no_duplicates(study, 12)
-    assert len(pids) == 2
+    # every trial ran in a worker process; how the 12 split between the two depends on the
+    # scheduler (under load one worker may take them all), so only the bound is checked
+    assert os.getpid() not in pids and None not in pids and 1 <= len(pids) <= 2
     study.optimize(objective, n_trials=3)  # the study stays usable in this process
     assert len(study.trials) == 15
 
