@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.registry import expand, make_benchmark
+from benchmarks.registry import available, expand, make_benchmark
 
 __all__ = ["time_benchmark", "family_table", "main"]
 
@@ -141,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(out.with_suffix(".json").read_text())
         rows, command, n_configs, date = saved["problems"], saved["command"], saved["configs"], saved["date"]
     else:
-        from benchmarks.registry import available
-
         names = available() if args.benchmarks == "all" else expand(args.benchmarks)
         rows = []
         for i, name in enumerate(names, 1):

@@ -44,9 +44,17 @@ PAIRS = [
 
 
 def _homopt_base(strategy: str) -> str | None:
-    """HomOpt's base strategy (``homopt`` wraps random search by default), or None for other strategies."""
+    """HomOpt's base strategy (``homopt`` alone wraps HomOptStrategy's default base), or None for other strategies."""
     name, _, base = strategy.partition(":")
-    return (base or "random") if name == "homopt" else None
+    if name != "homopt":
+        return None
+    if base:
+        return base
+    import inspect
+
+    from hpo.strategies.homopt import HomOptStrategy
+
+    return inspect.signature(HomOptStrategy).parameters["base"].default
 
 
 def _fmt(x: float, digits: int = 1) -> str:
