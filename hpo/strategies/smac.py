@@ -68,6 +68,25 @@ def _reseed(obj: Any, seq: np.random.SeedSequence, depth: int = 0, seen: set | N
                     _reseed(item, seq, depth + 1, seen)
 
 
+def _order_start_points(maximizer: Any) -> None:
+    """Make the order of SMAC's local-search start points independent of ``PYTHONHASHSEED``.
+
+    SMAC dedupes them through a ``set`` of Configurations, which hash their ``repr`` (a str),
+    so the order the searches ran in, and the proposals, changed with the interpreter's
+    string-hash seed. Sorting the deduped points by their vector keeps every point and makes
+    the order a function of the seed and history alone.
+    """
+    local_search = getattr(maximizer, "_local_search", None)
+    original = getattr(local_search, "_get_init_points_from_previous_configs", None)
+    if original is None:
+        return
+
+    def ordered(*args, **kwargs):
+        return sorted(original(*args, **kwargs), key=lambda config: config.get_array().tobytes())
+
+    local_search._get_init_points_from_previous_configs = ordered
+
+
 def _dummy_target(config, seed: int = 0) -> float:  # SMAC wants a target function; we only ask and tell
     raise RuntimeError("the hpo SMAC strategy never runs SMAC's target function")
 
@@ -143,6 +162,7 @@ class SMACStrategy(BaseStrategy):
             model._rf_opts["n_jobs"] = self.n_jobs
         facade = facade_cls(scenario, _dummy_target, initial_design=design, model=model, overwrite=True,
                             logging_level=False)
+        _order_start_points(facade._acquisition_maximizer)
         selector = facade._config_selector
         self._max_tries = selector._max_new_config_tries
         self._retrain_after = max(1, int(selector._retrain_after))

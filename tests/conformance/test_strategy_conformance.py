@@ -5,7 +5,12 @@ A new strategy is done when it passes this suite with no special case.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +58,38 @@ def test_same_seed_same_history_same_proposals(name):
     assert a == b
     c = new_strategy(name, MIXED, seed=8).ask(h, n=2)
     assert a != c
+
+
+_RUN_ALL = """
+import json, sys
+import hpo
+from tests.conformance.kit import SMOOTH, smooth_loss
+out = {}
+for name in sys.argv[1:]:
+    study = hpo.create_study(space=SMOOTH, strategy=name, seed=7)
+    study.optimize(lambda t: smooth_loss(t.params), n_trials=16)
+    out[name] = [t.params for t in study.trials]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def proposals_by_hash_seed() -> dict[str, dict]:
+    """Every strategy's first 16 trials on SMOOTH, in interpreters with two string-hash seeds."""
+    root = Path(__file__).resolve().parents[2]
+    out = {}
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
+        done = subprocess.run([sys.executable, "-c", _RUN_ALL, *STRATEGIES], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=600, check=True)
+        out[hash_seed] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_proposals_do_not_depend_on_the_string_hash_seed(name, proposals_by_hash_seed):
+    """A study resumed in a new interpreter must continue as it would have: no set or hash order."""
+    assert proposals_by_hash_seed["1"][name] == proposals_by_hash_seed["2"][name]
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
