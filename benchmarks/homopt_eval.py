@@ -135,7 +135,7 @@ def run(bases: Sequence[str], variants: Sequence[str], benchmarks: Sequence[str]
     print(f"{len(specs)} runs, {len(specs) - len(todo)} already done, {len(todo)} to go", flush=True)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    os.environ["PYTHONHASHSEED"] = "0"  # spawned workers start with it: SMAC3's proposals follow string-hash order
+    os.environ["PYTHONHASHSEED"] = "0"  # spawned workers start with it: native SMAC3 proposes in string-hash order
     import multiprocessing as mp
 
     t0 = time.perf_counter()

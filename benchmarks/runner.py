@@ -5,7 +5,7 @@ Every run (strategy, benchmark, seed, budget) is one JSON file
 ends; a rerun skips runs whose file exists, so an interrupted sweep resumes where it stopped.
 hpo strategies run through the Study ask/tell API; the peers (:mod:`benchmarks.peers`) run
 natively in the same sweep. Each run is seeded from (strategy, benchmark, seed) and runs in a
-worker interpreter with ``PYTHONHASHSEED=0`` (SMAC3's proposals follow the string-hash order),
+worker interpreter with ``PYTHONHASHSEED=0`` (native SMAC3's proposals follow the string-hash order),
 so a rerun reproduces every configuration and loss exactly; times are recorded, never scored.
 
 Per trial the file keeps the loss, the configuration, the objective time and the strategy
@@ -462,8 +462,8 @@ def run_suite(
     Path(out).mkdir(parents=True, exist_ok=True)
     for var in _THREAD_VARS:
         os.environ.setdefault(var, "1")
-    # SMAC3 (through ConfigSpace) iterates over sets of strings, whose order follows the
-    # interpreter's string-hash seed: runs go to worker interpreters started with
+    # native SMAC3 (the smac3-* peers) iterates over a set of Configurations, whose order follows
+    # the interpreter's string-hash seed (hpo's smac strategies sort it): runs go to workers started with
     # PYTHONHASHSEED=0 (in-process only where this interpreter already has it), so that a run
     # gives the same trials in any process
     os.environ["PYTHONHASHSEED"] = "0"

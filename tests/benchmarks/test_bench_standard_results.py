@@ -26,7 +26,7 @@ def test_rerun_reproduces_committed_runs_exactly(tmp_path):
     """Seed 0 on branin for every strategy in the committed run (HEBO skipped: minutes a run).
 
     The rerun goes through ``run_suite``, so it runs in a worker interpreter with
-    PYTHONHASHSEED=0 as the committed runs did (SMAC3's proposals follow the string-hash order).
+    PYTHONHASHSEED=0 as the committed runs did (native SMAC3's proposals follow the string-hash order).
     """
     committed = {}
     for path in sorted(RESULTS.glob("branin/*/seed0-budget50.json")):
