@@ -129,8 +129,11 @@ def _mlp_macs(sizes, stn_hypers=0):
     return 2 * macs + 2 * stn_hypers * sum(sizes[1:]) if stn_hypers else macs
 
 
-def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
+def _fixed_trial(config: dict | list[dict], seed: int, sz: dict, data) -> dict:
     """Train the plain MLP with fixed dropout/noise; validation and test loss under the selection rule.
+
+    ``config`` may be a list with one dict per epoch instead (an STN's schedule replayed; its last
+    entry holds for any later epoch).
 
     The validation loss is measured after every epoch. ``sz["select"] == "best"`` scores the trial
     by the epoch with the lowest validation loss (its weights are kept for the test loss) and counts
@@ -146,12 +149,15 @@ def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
     layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
     opt = torch.optim.Adam(layers.parameters(), lr=sz["lr"])
 
+    per_epoch = config if isinstance(config, list) else [config]
+    now = per_epoch[0]
+
     def forward(x, train):
         if train:
-            x = x + config["input_noise"] * torch.randn_like(x)
+            x = x + now["input_noise"] * torch.randn_like(x)
         for i, layer in enumerate(layers):
             if train:
-                x = F.dropout(x, config[f"dropout{i}"])
+                x = F.dropout(x, now[f"dropout{i}"])
             x = layer(x)
             x = F.relu(x) if i < len(layers) - 1 else x
         return x
@@ -163,7 +169,8 @@ def _fixed_trial(config: dict, seed: int, sz: dict, data) -> dict:
 
     batches = _Batches(*data["train"], sz["batch"], seed)
     curve, best, best_state = [], float("inf"), None
-    for _ in range(sz["epochs"]):
+    for epoch in range(sz["epochs"]):
+        now = per_epoch[min(epoch, len(per_epoch) - 1)]
         for xb, yb in batches:
             opt.zero_grad()
             F.cross_entropy(forward(xb, True), yb).backward()
