@@ -1,6 +1,6 @@
 """Benchmarks of the online methods on scikit-learn's digits (CPU, minutes).
 
-Two parts, each printing a table and writing ``benchmarks/results/online_<part>.{json,md,png}``:
+Parts, each printing a table and writing ``benchmarks/results/online_<part>.{json,md,png}``:
 
 * ``stn``: Self-Tuning Networks tuning per-layer dropout and input noise of an MLP, against
   random search and TPE (hpo's own ``Study``) over fixed values of the same hyperparameters, each
@@ -10,6 +10,10 @@ Two parts, each printing a table and writing ``benchmarks/results/online_<part>.
   training step = 3 per weight per example; every evaluation the rule needs is counted), training
   epochs and CPU seconds. Each row is compared with random search's best per seed: the number of
   seeds at or below it and a paired Wilcoxon signed-rank p-value.
+* ``stn-recheck``: reads ``online_stn.json`` and retrains every method's final setting (random
+  search's and TPE's best, each STN's final values) on fresh training seeds, the same for every
+  method on a seed: what each setting is worth once the search's selection over noisy runs is
+  taken out (``online_stn_recheck.{json,md}``).
 * ``hypergrad``: logistic regression and an MLP trained with SGD / Adam and their hypergradient
   versions from initial learning rates 1e-5 ... 1e-1; the spread of final training losses across
   initial rates, and the best run against the best fixed rate on a half-decade grid.
@@ -19,6 +23,7 @@ Usage::
     python -m benchmarks.online                 # both parts, full size
     python -m benchmarks.online --part stn --seeds 2 --quick
     python -m benchmarks.online --part stn --seeds 100-104   # other seeds (pilots)
+    python -m benchmarks.online --part stn-recheck           # settings found, retrained on fresh seeds
 """
 
 from __future__ import annotations
@@ -376,6 +381,83 @@ def _plot_stn(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+# --- selection-bias check (STN part) -------------------------------------------------------------
+def _retrain_job(setting: dict, seeds: list[int], sz: dict) -> list[dict]:
+    """Train the plain MLP at one fixed setting once per training seed; val and test loss each time."""
+    _init_worker()
+    data = _digits()
+    return [{k: v for k, v in _fixed_trial(setting, s, sz, data).items() if k != "val_curve"} for s in seeds]
+
+
+def _settings_found(runs: list[dict]) -> dict[str, dict[int, tuple[dict, float]]]:
+    """Per method and seed: the fixed setting it ends with and the validation loss it reported for it."""
+    found: dict[str, dict[int, tuple[dict, float]]] = {}
+    for r in runs:
+        if r["kind"] == "search":
+            best = min(r["trials"], key=lambda t: t["val_loss"])
+            found.setdefault(f"{r['strategy']} ({len(r['trials'])} trials)", {})[r["seed"]] = (best["config"],
+                                                                                             best["val_loss"])
+        else:
+            found.setdefault(r["variant"], {})[r["seed"]] = (r["hyperparameters"], r["val_loss"])
+    return found
+
+
+def run_stn_recheck(retrains: int, n_jobs: int) -> None:
+    """Retrain every method's final setting from ``online_stn.json`` on fresh training seeds.
+
+    A search's best reported loss is the minimum over its trials of one noisy training run each,
+    so it is optimistic (the winner's curse); an STN reports one run. Training each method's final
+    setting ``retrains`` more times, with the same fresh seeds for every method on a benchmark seed,
+    measures what the setting is worth and how much of the reported loss was selection.
+    """
+    saved = json.loads((RESULTS / "online_stn.json").read_text())
+    sz = dict(saved["meta"]["sizes"])
+    found = _settings_found(saved["runs"])
+    seeds = sorted(saved["meta"]["seeds"])
+    fresh = {seed: [seed * 1000 + 500 + j for j in range(retrains)] for seed in seeds}
+    keys = [(m, seed) for m, by_seed in found.items() for seed in seeds if seed in by_seed]
+    t0 = time.time()
+    outs = _run_jobs([(_retrain_job, found[m][seed][0], fresh[seed], sz) for m, seed in keys], n_jobs)
+    wall = time.time() - t0
+    result = {m: {} for m in found}
+    for (m, seed), out in zip(keys, outs):
+        result[m][seed] = {"setting": found[m][seed][0], "reported_val": found[m][seed][1],
+                           "fresh_val": [o["val_loss"] for o in out], "fresh_test": [o["test_loss"] for o in out]}
+    rs = next(m for m in found if m.startswith("random"))
+    rs_fresh = [np.mean(result[rs][s]["fresh_val"]) for s in seeds]
+    lines = ["| setting found by | reported val loss | val loss of the setting, fresh runs | test loss, fresh runs "
+             "| fresh ≤ RS's fresh (seeds) | p | reported ≤ RS's fresh (seeds) | p |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for m in found:
+        rep = [result[m][s]["reported_val"] for s in seeds]
+        val = [float(np.mean(result[m][s]["fresh_val"])) for s in seeds]
+        test = [float(np.mean(result[m][s]["fresh_test"])) for s in seeds]
+        row = {"method": m, "reported_val": rep, "fresh_val": val, "fresh_test": test}
+        cells = []
+        for mine in (val, rep):
+            if m == rs and mine is val:
+                cells += ["–", "–"]
+                continue
+            p = _wilcoxon(mine, rs_fresh)
+            cells += [f"{sum(a <= b for a, b in zip(mine, rs_fresh))}/{len(seeds)}", "n/a" if p is None else f"{p:.3f}"]
+        rows.append(row)
+        lines.append(f"| {m} | {np.mean(rep):.4f} ± {np.std(rep):.4f} | {np.mean(val):.4f} ± {np.std(val):.4f} | "
+                     f"{np.mean(test):.4f} ± {np.std(test):.4f} | {' | '.join(cells)} |")
+    table = "\n".join(lines)
+    meta = {"sizes": sz, "retrains": retrains, "training_seeds": "seed * 1000 + 500 + j, j < retrains",
+            "seeds": seeds, "n_jobs": n_jobs, "wall_s": wall, "source": "online_stn.json"}
+    (RESULTS / "online_stn_recheck.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": result},
+                                                                indent=1))
+    text = (f"Every method's final setting from online_stn.json retrained {retrains} times on fresh training seeds "
+            f"(the same seeds for every method on a benchmark seed), seeds {seeds[0]}-{seeds[-1]}; scored by the "
+            f"{sz.get('select', 'final')}-epoch rule; mean over the fresh runs per seed, then mean ± sd over seeds; "
+            f"p: paired Wilcoxon against random search's setting, fresh (wall {wall:.0f} s on {n_jobs} workers)"
+            f"\n\n{table}\n")
+    (RESULTS / "online_stn_recheck.md").write_text(text)
+    print(text)
+
+
 # --- hypergradient part -------------------------------------------------------------------------
 def _make_opt(base: str, params, lr: float, kwargs: dict):
     import torch
@@ -571,7 +653,9 @@ def _seed_list(text: str) -> list[int]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["stn", "hypergrad", "all"], default="all")
+    parser.add_argument("--part", choices=["stn", "stn-recheck", "hypergrad", "all"], default="all",
+                        help="stn-recheck: retrain every method's final setting from online_stn.json on fresh seeds")
+    parser.add_argument("--retrains", type=int, default=5, help="stn-recheck: fresh training runs per setting")
     parser.add_argument("--seeds", type=_seed_list, default=_seed_list("0-9"),
                         help="STN part: a count N (seeds 0..N-1), a range A-B (inclusive) or a list 1,5,7; "
                              "default 0-9 (hypergradient seeds are fixed at 3)")
@@ -586,6 +670,9 @@ def main(argv=None) -> None:
             saved = RESULTS / f"online_{part}.json"
             if args.part in (part, "all") and saved.exists():
                 plot(json.loads(saved.read_text())["runs"], RESULTS / f"online_{part}.png")
+        return
+    if args.part == "stn-recheck":
+        run_stn_recheck(args.retrains, args.jobs)
         return
     if args.part in ("hypergrad", "all"):
         run_hypergrad(args.jobs, args.quick)

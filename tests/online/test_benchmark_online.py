@@ -65,3 +65,21 @@ def test_seed_ranges_and_paired_test():
     assert online._wilcoxon([1.0, 2.0], [1.0, 2.0]) is None  # no differences: undefined
     p = online._wilcoxon([0.1 * k for k in range(10)], [0.1 * k + 0.05 for k in range(10)])
     assert p == pytest.approx(2 / 2 ** 10)  # all ten differences of one sign: exact two-sided p
+
+
+def test_recheck_retrains_each_setting_on_the_same_fresh_seeds(tmp_path, monkeypatch):
+    runs = [online._search_job("random", 0, TINY), online._stn_job("stn", 0, TINY)]
+    saved = {"meta": {"sizes": dict(TINY, select="best"), "seeds": [0]}, "runs": runs}
+    (tmp_path / "online_stn.json").write_text(online.json.dumps(saved))
+    monkeypatch.setattr(online, "RESULTS", tmp_path)
+    online.run_stn_recheck(retrains=2, n_jobs=1)
+    out = online.json.loads((tmp_path / "online_stn_recheck.json").read_text())
+    rs, stn = out["runs"]["random (3 trials)"]["0"], out["runs"]["stn"]["0"]
+    assert rs["setting"] == min(runs[0]["trials"], key=lambda t: t["val_loss"])["config"]
+    assert rs["reported_val"] == min(t["val_loss"] for t in runs[0]["trials"])
+    assert stn["setting"] == runs[1]["hyperparameters"] and stn["reported_val"] == runs[1]["val_loss"]
+    assert len(rs["fresh_val"]) == len(stn["fresh_val"]) == 2
+    data = online._digits()
+    again = online._fixed_trial(rs["setting"], 0 * 1000 + 500 + 1, dict(TINY, select="best"), data)
+    assert again["val_loss"] == rs["fresh_val"][1]  # the documented fresh seed, reproducible
+    assert "| stn |" in (tmp_path / "online_stn_recheck.md").read_text()
