@@ -390,13 +390,17 @@ def _retrain_job(setting: dict, seeds: list[int], sz: dict) -> list[dict]:
 
 
 def _settings_found(runs: list[dict]) -> dict[str, dict[int, tuple[dict, float]]]:
-    """Per method and seed: the fixed setting it ends with and the validation loss it reported for it."""
+    """Per method and seed: the fixed setting it ends with and the validation loss it reported for it
+    (plus random search's 4th trial, which nothing selected: a control for the retraining itself)."""
     found: dict[str, dict[int, tuple[dict, float]]] = {}
     for r in runs:
         if r["kind"] == "search":
             best = min(r["trials"], key=lambda t: t["val_loss"])
             found.setdefault(f"{r['strategy']} ({len(r['trials'])} trials)", {})[r["seed"]] = (best["config"],
                                                                                              best["val_loss"])
+            if r["strategy"] == "random" and len(r["trials"]) > 3:  # a control: no selection, so no gap expected
+                found.setdefault("random, its 4th trial (unselected control)", {})[r["seed"]] = (
+                    r["trials"][3]["config"], r["trials"][3]["val_loss"])
         else:
             found.setdefault(r["variant"], {})[r["seed"]] = (r["hyperparameters"], r["val_loss"])
     return found
@@ -423,7 +427,7 @@ def run_stn_recheck(retrains: int, n_jobs: int) -> None:
     for (m, seed), out in zip(keys, outs):
         result[m][seed] = {"setting": found[m][seed][0], "reported_val": found[m][seed][1],
                            "fresh_val": [o["val_loss"] for o in out], "fresh_test": [o["test_loss"] for o in out]}
-    rs = next(m for m in found if m.startswith("random"))
+    rs = next(m for m in found if m.startswith("random ("))
     rs_fresh = [np.mean(result[rs][s]["fresh_val"]) for s in seeds]
     lines = ["| setting found by | reported val loss | val loss of the setting, fresh runs | test loss, fresh runs "
              "| fresh ≤ RS's fresh (seeds) | p | reported ≤ RS's fresh (seeds) | p |",

@@ -68,13 +68,15 @@ def test_seed_ranges_and_paired_test():
 
 
 def test_recheck_retrains_each_setting_on_the_same_fresh_seeds(tmp_path, monkeypatch):
-    runs = [online._search_job("random", 0, TINY), online._stn_job("stn", 0, TINY)]
+    runs = [online._search_job("random", 0, dict(TINY, trials=4)), online._stn_job("stn", 0, TINY)]
     saved = {"meta": {"sizes": dict(TINY, select="best"), "seeds": [0]}, "runs": runs}
     (tmp_path / "online_stn.json").write_text(online.json.dumps(saved))
     monkeypatch.setattr(online, "RESULTS", tmp_path)
     online.run_stn_recheck(retrains=2, n_jobs=1)
     out = online.json.loads((tmp_path / "online_stn_recheck.json").read_text())
-    rs, stn = out["runs"]["random (3 trials)"]["0"], out["runs"]["stn"]["0"]
+    rs, stn = out["runs"]["random (4 trials)"]["0"], out["runs"]["stn"]["0"]
+    control = out["runs"]["random, its 4th trial (unselected control)"]["0"]
+    assert control["setting"] == runs[0]["trials"][3]["config"]
     assert rs["setting"] == min(runs[0]["trials"], key=lambda t: t["val_loss"])["config"]
     assert rs["reported_val"] == min(t["val_loss"] for t in runs[0]["trials"])
     assert stn["setting"] == runs[1]["hyperparameters"] and stn["reported_val"] == runs[1]["val_loss"]
