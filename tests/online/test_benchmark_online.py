@@ -77,6 +77,8 @@ def test_recheck_retrains_each_setting_on_the_same_fresh_seeds(tmp_path, monkeyp
     rs, stn = out["runs"]["random (4 trials)"]["0"], out["runs"]["stn"]["0"]
     control = out["runs"]["random, its 4th trial (unselected control)"]["0"]
     assert control["setting"] == runs[0]["trials"][3]["config"]
+    own_seed = online._fixed_trial(control["setting"], 0 * 1000 + 3, dict(TINY, select="best"), online._digits())
+    assert own_seed["val_loss"] == control["reported_val"]  # a trial retrained on its own seed: the same loss
     assert rs["setting"] == min(runs[0]["trials"], key=lambda t: t["val_loss"])["config"]
     assert rs["reported_val"] == min(t["val_loss"] for t in runs[0]["trials"])
     assert stn["setting"] == runs[1]["hyperparameters"] and stn["reported_val"] == runs[1]["val_loss"]
