@@ -63,19 +63,20 @@ def test_same_seed_same_history_same_proposals(name):
 _RUN_ALL = """
 import json, sys
 import hpo
-from tests.conformance.kit import SMOOTH, smooth_loss
+from tests.conformance.kit import MIXED, SMOOTH, mixed_loss, smooth_loss
 out = {}
 for name in sys.argv[1:]:
-    study = hpo.create_study(space=SMOOTH, strategy=name, seed=7)
-    study.optimize(lambda t: smooth_loss(t.params), n_trials=16)
-    out[name] = [t.params for t in study.trials]
+    for space, loss in ((SMOOTH, smooth_loss), (MIXED, mixed_loss)):
+        study = hpo.create_study(space=space, strategy=name, seed=7)
+        study.optimize(lambda t: loss(t.params), n_trials=16)
+        out.setdefault(name, []).append([t.params for t in study.trials])
 print(json.dumps(out))
 """
 
 
 @pytest.fixture(scope="module")
 def proposals_by_hash_seed() -> dict[str, dict]:
-    """Every strategy's first 16 trials on SMOOTH, in interpreters with two string-hash seeds."""
+    """Every strategy's first 16 trials on SMOOTH and on MIXED, in interpreters with two string-hash seeds."""
     root = Path(__file__).resolve().parents[2]
     out = {}
     for hash_seed in ("1", "2"):
