@@ -316,7 +316,7 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
     for row in rows:
         beat, ratio, p = "", "", ""
         if row is not rs_row and not row["method"].startswith("random"):
-            beat = f"{sum(v <= b for v, b in zip(row['val'], rs_row['val']))}/{len(row['val'])}"
+            beat = _at_or_below(row["val"], rs_row["val"])
             row["wilcoxon_p_vs_rs"] = _wilcoxon(row["val"], rs_row["val"])
             p = f"{row['wilcoxon_p_vs_rs']:.3f}" if row["wilcoxon_p_vs_rs"] is not None else "n/a"
         if row["method"].startswith(("stn", "delta")):
@@ -325,13 +325,18 @@ def _stn_summary(runs: list[dict], seeds: list[int], sz: dict) -> tuple[list[dic
         row["beats_rs_seeds"], row["compute_ratio"] = beat, ratio
         last = f"{np.mean(row['val_last']):.4f}"
         if beat:
-            last += f" ({sum(v <= b for v, b in zip(row['val_last'], rs_row['val_last']))}/{len(row['val_last'])})"
+            last += f" ({_at_or_below(row['val_last'], rs_row['val_last'])})"
         test = [t if t is not None else np.nan for t in row["test"]]
         lines.append(f"| {row['method']} | {np.mean(row['val']):.4f} ± {np.std(row['val']):.4f} | "
                      f"{np.nanmean(test):.4f} ± {np.nanstd(test):.4f} | "
                      f"{np.mean(row['macs']) / 1e9:.1f} | {np.mean(row['epochs']):.0f} | "
                      f"{np.nanmean(row['cpu_s']):.1f} | {beat} | {p} | {ratio} | {last} |")
     return rows, "\n".join(lines)
+
+
+def _at_or_below(values: list[float], reference: list[float]) -> str:
+    """``"k/n"``: on how many of the n seeds ``values`` is at or below ``reference``."""
+    return f"{sum(v <= r for v, r in zip(values, reference))}/{len(values)}"
 
 
 def _wilcoxon(a: list[float], b: list[float]) -> float | None:
@@ -438,13 +443,11 @@ def run_stn_recheck(retrains: int, n_jobs: int) -> None:
         val = [float(np.mean(result[m][s]["fresh_val"])) for s in seeds]
         test = [float(np.mean(result[m][s]["fresh_test"])) for s in seeds]
         row = {"method": m, "reported_val": rep, "fresh_val": val, "fresh_test": test}
-        cells = []
-        for mine in (val, rep):
-            if m == rs and mine is val:
-                cells += ["–", "–"]
-                continue
-            p = _wilcoxon(mine, rs_fresh)
-            cells += [f"{sum(a <= b for a, b in zip(mine, rs_fresh))}/{len(seeds)}", "n/a" if p is None else f"{p:.3f}"]
+        def against_rs(values: list[float]) -> list[str]:
+            p = _wilcoxon(values, rs_fresh)
+            return [_at_or_below(values, rs_fresh), "n/a" if p is None else f"{p:.3f}"]
+
+        cells = (["–", "–"] if m == rs else against_rs(val)) + against_rs(rep)
         rows.append(row)
         lines.append(f"| {m} | {np.mean(rep):.4f} ± {np.std(rep):.4f} | {np.mean(val):.4f} ± {np.std(val):.4f} | "
                      f"{np.mean(test):.4f} ± {np.std(test):.4f} | {' | '.join(cells)} |")

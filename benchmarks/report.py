@@ -119,7 +119,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
     )
     lines += ["", "| first | second | n | Δ score | W/L | p |", "|---|---|---|---|---|---|"]
     pairs = [(a, b) for a, b in PAIRS if a in sc.strategies and b in sc.strategies]
-    pairs += [(s, _homopt_base(s)) for s in order if _homopt_base(s) in sc.strategies]
+    pairs += [(s, base) for s in order if (base := _homopt_base(s)) in sc.strategies]
     rand = next((r for r in ("random", "optuna-random") if r in sc.strategies), None)
     if rand:
         pairs += [(s, rand) for s in order if s not in RANDOM_NAMES and (s, rand) not in pairs]
