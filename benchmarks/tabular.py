@@ -89,6 +89,15 @@ def load_table(path: str = str(TABLE_PATH)) -> dict[tuple[str, str], list[dict]]
     return table
 
 
+def _grid_position(axis: np.ndarray, value: float, name: str) -> int:
+    """The index of ``value`` on a grid axis, to a relative 1e-9: the axes are recomputed through
+    ConfigSpace's encoding, whose last bits move between numpy/ConfigSpace releases."""
+    i = int(np.argmin(np.abs(axis - float(value))))
+    if not np.isclose(axis[i], float(value), rtol=1e-9, atol=0.0):
+        raise ValueError(f"tabular row has {name}={value!r}, which is not on the grid; rebuild the table")
+    return i
+
+
 class TabularBenchmark(AbstractBenchmark):
     """A (model, dataset) problem answered from the precomputed table by interpolation."""
 
@@ -110,14 +119,14 @@ class TabularBenchmark(AbstractBenchmark):
         self._cat = [n for n in axes if isinstance(self._cs[n], CategoricalHyperparameter)]
         self._num = [n for n in axes if n not in self._cat]
         points = tuple(np.array([self._cs[n].to_vector(v) for v in axes[n]], dtype=float) for n in self._num)
-        index = {n: {v: i for i, v in enumerate(axes[n])} for n in self._num}
+        index = {n: np.asarray(axes[n], dtype=float) for n in self._num}
         cells: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         shape = tuple(len(axes[n]) for n in self._num)
         for row in rows:
             c = row["config"]
             key = tuple(c[n] for n in self._cat)
             loss, cost = cells.setdefault(key, (np.full(shape, np.nan), np.full(shape, np.nan)))
-            pos = tuple(index[n][c[n]] for n in self._num)
+            pos = tuple(_grid_position(index[n], c[n], n) for n in self._num)
             loss[pos], cost[pos] = row["loss"], row["cost"]
         self._interp = {}
         for key, (loss, cost) in cells.items():
