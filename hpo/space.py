@@ -262,6 +262,10 @@ class Space:
     # --- sampling and encoding -----------------------------------------
     def sample(self, n: int = 1, *, seed: int | None = None, rng: np.random.Generator | None = None) -> list[dict]:
         """``n`` configurations drawn by ConfigSpace (uniform, log-uniform where declared)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise SpaceError(f"n must be a non-negative integer, got {n!r}")
+        if n == 0:
+            return []
         if rng is None:
             rng = np.random.default_rng(seed)
         self.cs.seed(int(rng.integers(2**31 - 1)))

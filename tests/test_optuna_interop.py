@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 import hpo
-from hpo.integrations.optuna_sampler import StrategySampler
+from hpo.sampler import StrategySampler
 from hpo.strategies import register
 from hpo.strategies.base import BaseStrategy
 

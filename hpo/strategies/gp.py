@@ -19,17 +19,15 @@ history).
 from __future__ import annotations
 
 import logging
-import numbers
 import zlib
-from typing import Sequence
 
 import numpy as np
-from optuna.trial import FrozenTrial
 from scipy.stats import qmc
 
 from hpo.strategies._acquisition import UnitFeatures, log_expected_improvement, maximize
-from hpo.strategies._history import blind_pending, config_key, drop_inactive, history_rows
-from hpo.strategies.base import BaseStrategy
+from hpo.strategies._history import config_key, drop_inactive
+from hpo.strategies.base import BaseStrategy, History, Observation
+from hpo.strategies.params import Choice, Integer, Real
 from surrogates.base import SurrogateFitError, single_threaded_blas
 from surrogates.gp import GPSurrogate
 
@@ -71,23 +69,13 @@ class GPStrategy(BaseStrategy):
 
     name = "gp"
 
+    params = {"n_initial": Integer(1, none=True), "n_candidates": Integer(1), "n_local": Integer(1),
+              "liar": Choice(*_LIARS), "n_restarts": Integer(0), "xi": Real(0), "max_fit_points": Integer(2)}
+
     def __init__(self, n_initial: int | None = None, n_candidates: int = 512, n_local: int = 5,
                  liar: str = "min", n_restarts: int = 1, xi: float = 0.0, max_fit_points: int = 64):
-        super().__init__()
-        for name, v, low in (("n_candidates", n_candidates, 1), ("n_local", n_local, 1), ("n_restarts", n_restarts, 0),
-                             ("max_fit_points", max_fit_points, 2)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-        if n_initial is not None and (isinstance(n_initial, bool) or not isinstance(n_initial, numbers.Integral)
-                                      or n_initial < 1):
-            raise ValueError(f"n_initial must be a positive integer or None, got {n_initial!r}")
-        if liar not in _LIARS:
-            raise ValueError(f"liar must be one of {', '.join(_LIARS)}, got {liar!r}")
-        if isinstance(xi, bool) or not isinstance(xi, numbers.Real) or xi < 0:
-            raise ValueError(f"xi must be a non-negative number, got {xi!r}")
-        self.n_initial = n_initial
-        self.n_candidates, self.n_local, self.n_restarts = int(n_candidates), int(n_local), int(n_restarts)
-        self.liar, self.xi, self.max_fit_points = liar, float(xi), int(max_fit_points)
+        super().__init__(n_initial=n_initial, n_candidates=n_candidates, n_local=n_local, liar=liar,
+                         n_restarts=n_restarts, xi=xi, max_fit_points=max_fit_points)
         self._units: dict = {}
         self._fit_key = None
         self._gp: GPSurrogate | None = None
@@ -116,12 +104,12 @@ class GPStrategy(BaseStrategy):
         return drop_inactive(self.space, full)
 
     # --- proposing ---------------------------------------------------------------------
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
-        rows = history_rows(self, history)
-        done = [r for r in rows if r[1] == "C"]
-        seen = {config_key(r[2]) for r in rows}
-        pending = [r[2] for r in rows if r[1] == "R"]
-        skip = blind_pending(history, self.space)  # other workers being answered now get our first `skip` points
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
+        rows = self.rows(history)
+        done = [r for r in rows if r.state == "complete"]
+        seen = {config_key(r.config) for r in rows}
+        pending = [r.config for r in rows if r.state == "pending"]
+        skip = self.blind_pending(history)  # other workers being answered now get our first `skip` points
         out: list[dict] = []
         if len(done) < self._n_init:
             out = self._sobol(seen, min(n + skip, self._n_init - len(done)))
@@ -147,10 +135,10 @@ class GPStrategy(BaseStrategy):
                         return out
         return out
 
-    def _fit(self, done: list, X: np.ndarray, y: np.ndarray) -> GPSurrogate:
+    def _fit(self, done: list[Observation], X: np.ndarray, y: np.ndarray) -> GPSurrogate:
         m = _refit_point(len(done))
-        key = (m, zlib.crc32(np.array([r[0] for r in done[:m]], np.int64).tobytes()),
-               tuple(r[3] for r in done[:m]))
+        key = (m, zlib.crc32(np.array([r.number for r in done[:m]], np.int64).tobytes()),
+               tuple(r.loss for r in done[:m]))
         if key != self._fit_key or self._gp is None:
             gp = GPSurrogate(n_restarts=self.n_restarts, seed=self._seed)
             rows = np.arange(m)
@@ -160,9 +148,9 @@ class GPStrategy(BaseStrategy):
             self._gp, self._fit_key = gp, key
         return self._gp
 
-    def _bo_step(self, done: list, pending: list[dict], seen: set, rng: np.random.Generator) -> dict:
-        U = np.array([self._unit(r[2]) for r in done])
-        y = np.array([r[3] for r in done], float)
+    def _bo_step(self, done: list[Observation], pending: list[dict], seen: set, rng: np.random.Generator) -> dict:
+        U = np.array([self._unit(r.config) for r in done])
+        y = np.array([r.loss for r in done], float)
         X = self._features.transform(U)
         try:
             gp = self._fit(done, X, y)

@@ -69,9 +69,11 @@ from typing import Any, Sequence
 import numpy as np
 from optuna.trial import FrozenTrial
 
+from hpo.extras import require
 from hpo.space import Space
 from hpo.strategies._homotopy import AdditiveTables, HomotopyPath, jitter_point, trace_homotopy
-from hpo.strategies.base import BaseStrategy, Observation, Strategy
+from hpo.strategies.base import BaseStrategy, History, Observation, Strategy
+from hpo.strategies.params import Check, Choice, Integer, Real
 
 __all__ = ["HomOptStrategy", "HomotopyResult", "PRESETS"]
 
@@ -88,6 +90,20 @@ class _Preset:
 
 
 _P: Any = _Preset()
+
+class Slots(Check):
+    """Positions of the rotation: a sequence of integers (checked against ``period`` by :func:`_rotation`)."""
+
+    def describe(self) -> str:
+        return "a sequence of integers"
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, (list, tuple, range)) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+
+    def normalise(self, value: Any) -> tuple[int, ...]:
+        return tuple(int(v) for v in value)
+
 
 #: Named settings of the schedule. ``reference`` is pyrameter's HOM.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -191,6 +207,17 @@ class HomOptStrategy(BaseStrategy):
 
     name = "homopt"
 
+    params = {
+        "warm_up": Integer(0), "period": Integer(1), "base_slots": Slots(), "jitter_slots": Slots(),
+        "homotopy_slots": Slots(), "recent_fraction": Real(0, 1, open="low"), "n_steps": Integer(1),
+        "t_start": Real(0, 1), "t_end": Real(0, 1), "jitter": Real(0), "jitter_spread": Choice("var", "std"),
+        "top_fraction": Real(0, 1, open="low"), "trust_radius": Real(0, 1, open="low", none=True),
+        "fit_threshold": Real(-1, 1, none=True), "gate_threshold": Real(-1, 1, none=True),
+        "allocation": Choice("fixed", "thompson"), "lam": Real(0), "y_scale": Choice("raw", "standard"),
+        "jitter_floor": Real(0), "n_splines": Integer(4, none=True), "grid": Integer(3),
+        "nm_maxfev": Integer(1, none=True), "nm_xatol": Real(0), "max_retries": Integer(0),
+    }
+
     def __init__(
         self,
         base: str | Strategy = "random",
@@ -222,78 +249,15 @@ class HomOptStrategy(BaseStrategy):
         nm_xatol: float = 1e-3,
         max_retries: int = 6,
     ):
-        args = dict(locals())
-        super().__init__()
-        from hpo.strategies.registry import make_strategy
-
+        given = {k: v for k, v in locals().items() if k in self.params and v is not _P}
         if preset not in PRESETS:
-            raise ValueError(f"preset={preset!r} is not one of {sorted(PRESETS)}")
-        given = {k: v for k, v in args.items() if k in PRESETS[preset] and v is not _P}
-        o = {**PRESETS[preset], **given}
-        warm_up, period, base_slots, jitter_slots, homotopy_slots = (
-            o["warm_up"], o["period"], o["base_slots"], o["jitter_slots"], o["homotopy_slots"])
-        recent_fraction, n_steps, t_start, t_end = o["recent_fraction"], o["n_steps"], o["t_start"], o["t_end"]
-        jitter, jitter_spread, top_fraction = o["jitter"], o["jitter_spread"], o["top_fraction"]
-        trust_radius, fit_threshold, allocation = o["trust_radius"], o["fit_threshold"], o["allocation"]
-        gate_threshold = o["gate_threshold"]
-        lam, y_scale = o["lam"], o["y_scale"]
+            raise ValueError(f"HomOptStrategy: preset must be one of {', '.join(map(repr, PRESETS))}, got {preset!r}")
+        super().__init__(**{**PRESETS[preset], **given})
+        require("pygam", "strategy 'homopt'")
         self.preset = preset
-
-        if isinstance(base, str) and base.partition(":")[0] == "homopt":
-            raise ValueError(f"base={base!r}: HomOpt cannot wrap itself; use a base such as 'random' or 'tpe'")
-        self.base_name = base if isinstance(base, str) else getattr(base, "name", type(base).__name__)
-        self.base: Strategy = make_strategy(base, **(base_kwargs or {})) if isinstance(base, str) else make_strategy(base)
-        if base_kwargs and not isinstance(base, str):
-            raise ValueError("base_kwargs only applies when base is a name; configure the instance directly")
-        _check_int("warm_up", warm_up, 0)
-        _check_int("period", period, 1)
-        _check_int("n_steps", n_steps, 1)
-        _check_int("grid", grid, 3)
-        _check_int("max_retries", max_retries, 0)
-        slots = {}
-        for kind, values in zip(_KINDS, (base_slots, jitter_slots, homotopy_slots)):
-            for v in values:
-                if not isinstance(v, (int, np.integer)) or not 0 <= v < period:
-                    raise ValueError(f"{kind}_slots contains {v!r}; slots must be integers in [0, period={period})")
-                if v in slots:
-                    raise ValueError(f"slot {v} is listed in both {slots[v]}_slots and {kind}_slots; list each slot once")
-                slots[int(v)] = kind
-        if len(slots) != period:
-            missing = sorted(set(range(period)) - set(slots))
-            raise ValueError(f"slots {missing} of the rotation (period={period}) are in no *_slots; assign every slot")
-        for name, value, lo, hi in (("recent_fraction", recent_fraction, 0.0, 1.0), ("top_fraction", top_fraction, 0.0, 1.0),
-                                    ("t_start", t_start, 0.0, 1.0), ("t_end", t_end, 0.0, 1.0)):
-            if not isinstance(value, (int, float)) or not lo <= value <= hi or (name.endswith("fraction") and value == 0):
-                raise ValueError(f"{name}={value!r} must be a number in ({lo}, {hi}]" if name.endswith("fraction")
-                                 else f"{name}={value!r} must be a number in [{lo}, {hi}]")
-        for name, value in (("jitter", jitter), ("lam", lam), ("nm_xatol", nm_xatol), ("jitter_floor", jitter_floor)):
-            if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-        if allocation not in ("fixed", "thompson"):
-            raise ValueError(f"allocation={allocation!r} must be 'fixed' or 'thompson'")
-        if y_scale not in ("raw", "standard"):
-            raise ValueError(f"y_scale={y_scale!r} must be 'raw' or 'standard'")
-        if jitter_spread not in ("var", "std"):
-            raise ValueError(f"jitter_spread={jitter_spread!r} must be 'var' or 'std'")
-        if trust_radius is not None and not (isinstance(trust_radius, (int, float)) and 0 < trust_radius <= 1):
-            raise ValueError(f"trust_radius={trust_radius!r} must be None or a number in (0, 1]")
-        for name, value in (("fit_threshold", fit_threshold), ("gate_threshold", gate_threshold)):
-            if value is not None and not (isinstance(value, (int, float)) and -1 <= value <= 1):
-                raise ValueError(f"{name}={value!r} must be None or a correlation in [-1, 1]")
-        if n_splines is not None:
-            _check_int("n_splines", n_splines, 4)
-        if nm_maxfev is not None:
-            _check_int("nm_maxfev", nm_maxfev, 1)
-        self._slots = slots
-        self.warm_up, self.period = int(warm_up), int(period)
-        self.recent_fraction, self.top_fraction = float(recent_fraction), float(top_fraction)
-        self.ts = np.linspace(float(t_start), float(t_end), int(n_steps))
-        self.jitter, self.jitter_spread, self.jitter_floor = float(jitter), jitter_spread, float(jitter_floor)
-        self.n_splines, self.lam, self.y_scale = n_splines, float(lam), y_scale
-        self.trust_radius, self.fit_threshold, self.allocation = trust_radius, fit_threshold, allocation
-        self.gate_threshold = gate_threshold
-        self.grid, self.nm_maxfev, self.nm_xatol = int(grid), nm_maxfev, float(nm_xatol)
-        self.max_retries = int(max_retries)
+        self._slots = _rotation(self.period, self.base_slots, self.jitter_slots, self.homotopy_slots)
+        self.ts = np.linspace(self.t_start, self.t_end, self.n_steps)
+        self.base_name, self.base = _make_base(base, base_kwargs)
         #: counts of what each proposal was (diagnostics only; proposals never read it)
         self.counts: dict[str, int] = {"base": 0, "jitter": 0, "homotopy": 0, "fallback": 0}
 
@@ -306,9 +270,7 @@ class HomOptStrategy(BaseStrategy):
         self._encoder = None
 
     def tell(self, trial: FrozenTrial) -> None:
-        tell = getattr(self.base, "tell", None)
-        if tell is not None:
-            tell(trial)
+        self.base.tell(trial)
 
     # --- the schedule -----------------------------------------------------------
     def kind_of(self, n: int) -> str:
@@ -317,7 +279,7 @@ class HomOptStrategy(BaseStrategy):
             return "base"
         return self._slots[n % self.period]
 
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
         obs = self.observations(history)
         taken = {_key(o.config) for o in obs} | {_key(c) for c in self.pending(history)} | {_key(c) for c in self.failed(history)}
         start = len(obs) + len(self.pending(history))
@@ -537,6 +499,32 @@ def _key(config: dict) -> tuple:
     return tuple(sorted(config.items()))
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+def _rotation(period: int, *slot_lists: tuple[int, ...]) -> dict[int, str]:
+    """Slot -> kind; every slot of the rotation listed exactly once."""
+    slots: dict[int, str] = {}
+    for kind, values in zip(_KINDS, slot_lists):
+        for v in values:
+            if not 0 <= v < period:
+                raise ValueError(f"HomOptStrategy: {kind}_slots contains {v}; slots must be integers in [0, period={period})")
+            if v in slots:
+                raise ValueError(f"HomOptStrategy: slot {v} is listed in both {slots[v]}_slots and {kind}_slots; "
+                                 "list each slot once")
+            slots[v] = kind
+    if len(slots) != period:
+        missing = sorted(set(range(period)) - set(slots))
+        raise ValueError(f"HomOptStrategy: slots {missing} of the rotation (period={period}) are in no *_slots; "
+                         "assign every slot")
+    return slots
+
+
+def _make_base(base: str | Strategy, base_kwargs: dict | None) -> tuple[str, Strategy]:
+    """The base strategy's name and instance."""
+    from hpo.strategies.registry import make_strategy
+
+    if isinstance(base, str):
+        if base.partition(":")[0] == "homopt":
+            raise ValueError(f"HomOptStrategy: base={base!r}: HomOpt cannot wrap itself; use a base such as 'random' or 'tpe'")
+        return base, make_strategy(base, **(base_kwargs or {}))
+    if base_kwargs:
+        raise ValueError("HomOptStrategy: base_kwargs only applies when base is a name; configure the instance directly")
+    return getattr(base, "name", type(base).__name__), make_strategy(base)

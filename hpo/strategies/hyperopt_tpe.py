@@ -14,17 +14,15 @@ do in optuna's TPE (hyperopt itself knows no pruning).
 from __future__ import annotations
 
 import math
-import numbers
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from ConfigSpace import EqualsCondition, InCondition
 from hyperopt import JOB_STATE_DONE, JOB_STATE_RUNNING, STATUS_OK, Domain, Trials, hp, tpe
-from optuna.trial import FrozenTrial
-
-from hpo.strategies._history import drop_inactive, history_rows
-from hpo.strategies.base import BaseStrategy
+from hpo.strategies._history import drop_inactive
+from hpo.strategies.base import BaseStrategy, History
+from hpo.strategies.params import Integer, Real
 
 __all__ = ["HyperoptTPEStrategy"]
 
@@ -155,18 +153,13 @@ class HyperoptTPEStrategy(BaseStrategy):
 
     name = "hyperopt-tpe"
 
+    params = {"n_startup_trials": Integer(0), "n_ei_candidates": Integer(1), "gamma": Real(0, 1, open="both"),
+              "prior_weight": Real(0, open="low")}
+
     def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: float = 0.25,
                  prior_weight: float = 1.0):
-        super().__init__()
-        for name, v, low in (("n_startup_trials", n_startup_trials, 0), ("n_ei_candidates", n_ei_candidates, 1)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma < 1:
-            raise ValueError(f"gamma must be a number in (0, 1), got {gamma!r}")
-        if isinstance(prior_weight, bool) or not isinstance(prior_weight, numbers.Real) or prior_weight <= 0:
-            raise ValueError(f"prior_weight must be a positive number, got {prior_weight!r}")
-        self.n_startup_trials, self.n_ei_candidates = int(n_startup_trials), int(n_ei_candidates)
-        self.gamma, self.prior_weight = float(gamma), float(prior_weight)
+        super().__init__(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, gamma=gamma,
+                         prior_weight=prior_weight)
         self._docs: dict[int, dict] = {}
 
     def setup(self, space, direction, seed) -> None:
@@ -189,23 +182,24 @@ class HyperoptTPEStrategy(BaseStrategy):
                 "misc": misc, "exp_key": None, "owner": None, "version": 0, "book_time": None,
                 "refresh_time": None}
 
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
         docs = []
-        rows = history_rows(self, history)
-        top = max((r[0] for r in rows), default=-1)
-        worst = max((r[3] for r in rows if r[1] == "C"), default=None)
-        for number, kind, config, loss in rows:
-            if kind == "P":
+        rows = self.rows(history)
+        top = max((r.number for r in rows), default=-1)
+        worst = max((r.loss for r in rows if r.state == "complete"), default=None)
+        for r in rows:
+            loss = r.loss
+            if r.state == "pruned":
                 if worst is None:
                     continue
                 loss = worst
-            if kind in ("C", "P"):
-                doc = self._docs.get(number)
+            if r.state in ("complete", "pruned"):
+                doc = self._docs.get(r.number)
                 if doc is None or doc["result"]["loss"] != loss:
-                    doc = self._docs[number] = self._doc(number, config, loss)
+                    doc = self._docs[r.number] = self._doc(r.number, r.config, loss)
                 docs.append(doc)
-            elif kind == "R":
-                docs.append(self._doc(number, config, None))
+            elif r.state == "pending":
+                docs.append(self._doc(r.number, r.config, None))
         algo = partial(tpe.suggest, n_startup_jobs=self.n_startup_trials, n_EI_candidates=self.n_ei_candidates,
                        gamma=self.gamma, prior_weight=self.prior_weight, verbose=False)
         out = []

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
-from optuna.trial import FrozenTrial
 
-from hpo.strategies.base import BaseStrategy, next_number
+from hpo.strategies.base import BaseStrategy, History
 
 _BATCH = 256
 
@@ -47,6 +44,6 @@ class RandomStrategy(BaseStrategy):
             self._batch_id = batch
         return dict(self._batch[row])
 
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
-        k = next_number(history)
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
+        k = history.asking
         return [self._row(k + i) for i in range(n)]

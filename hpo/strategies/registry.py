@@ -21,6 +21,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
+from hpo.extras import EXTRAS, MissingExtraError, hint
 from hpo.strategies.base import Strategy
 
 __all__ = ["register", "make_strategy", "available", "UnknownStrategyError"]
@@ -35,6 +36,7 @@ _BUILTIN: dict[str, str] = {
     "smac-bb": "hpo.strategies.smac:SMACBlackBoxStrategy",
     "gp": "hpo.strategies.gp:GPStrategy",
     "homopt": "hpo.strategies.homopt:HomOptStrategy",
+    "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
 }
 
 
@@ -73,7 +75,13 @@ def _resolve(name: str) -> Callable[..., Strategy]:
         return _REGISTRY[name]
     if name in _BUILTIN:
         module, attr = _BUILTIN[name].split(":")
-        return getattr(importlib.import_module(module), attr)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            missing = (e.name or "").split(".")[0]
+            if missing in EXTRAS:
+                raise MissingExtraError(hint(missing, f"strategy {name!r}"), name=missing) from None
+            raise
     plugins = _plugins()
     if name in plugins:
         return plugins[name].load()
@@ -85,9 +93,11 @@ def _resolve(name: str) -> Callable[..., Strategy]:
 def make_strategy(strategy: str | Strategy, **kwargs: Any) -> Strategy:
     """A strategy instance from a name (``"tpe"``, ``"homopt:gp"``) or an instance (returned as is)."""
     if not isinstance(strategy, str):
-        if not all(hasattr(strategy, m) for m in ("setup", "ask")):
+        missing = [m for m in ("setup", "ask", "tell") if not callable(getattr(strategy, m, None))]
+        if missing:
             raise TypeError(
-                f"strategy must be a name or an object with setup() and ask(), got {type(strategy).__name__}"
+                f"strategy must be a name or an object with setup(), ask() and tell() (subclass "
+                f"hpo.strategies.BaseStrategy); {type(strategy).__name__} has no {', '.join(m + '()' for m in missing)}"
             )
         return strategy
     name, _, arg = strategy.partition(":")

@@ -28,18 +28,17 @@ from __future__ import annotations
 
 import copy
 import logging
-import numbers
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from ConfigSpace import Configuration
-from optuna.trial import FrozenTrial
-
-from hpo.strategies._history import blind_pending, config_key, history_rows
-from hpo.strategies.base import BaseStrategy
+from hpo.extras import require
+from hpo.strategies._history import config_key
+from hpo.strategies.base import BaseStrategy, History, Observation
+from hpo.strategies.params import Integer, Jobs, PathOrNone
 from surrogates.base import single_threaded_blas
 
 __all__ = ["SMACStrategy", "SMACBlackBoxStrategy"]
@@ -87,6 +86,12 @@ def _order_start_points(maximizer: Any) -> None:
     local_search._get_init_points_from_previous_configs = ordered
 
 
+def _told(row: Observation) -> tuple:
+    """What SMAC was told about a trial: a told prefix is reused only while these match."""
+    payload = row.loss if row.state == "complete" else (dict(row.intermediate) if row.state == "pruned" else None)
+    return (row.number, row.state, payload)
+
+
 def _dummy_target(config, seed: int = 0) -> float:  # SMAC wants a target function; we only ask and tell
     raise RuntimeError("the hpo SMAC strategy never runs SMAC's target function")
 
@@ -111,24 +116,14 @@ class SMACStrategy(BaseStrategy):
     name = "smac"
     _facade_name = "HyperparameterOptimizationFacade"
 
+    params = {"n_trials": Integer(1), "initial_design_size": Integer(0, none=True),
+              "output_directory": PathOrNone(), "n_jobs": Jobs()}
+
     def __init__(self, n_trials: int = 50, initial_design_size: int | None = None,
                  output_directory: str | Path | None = None, n_jobs: int = 1):
-        super().__init__()
-        if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-            raise ValueError(f"n_trials must be a positive integer (the planned budget), got {n_trials!r}")
-        if initial_design_size is not None and (
-            isinstance(initial_design_size, bool) or not isinstance(initial_design_size, numbers.Integral)
-            or initial_design_size < 0
-        ):
-            raise ValueError(f"initial_design_size must be a non-negative integer or None, got {initial_design_size!r}")
-        if output_directory is not None and not isinstance(output_directory, (str, Path)):
-            raise ValueError(f"output_directory must be a path or None, got {output_directory!r}")
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
-            raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
-        self.n_jobs = int(n_jobs)
-        self.n_trials = int(n_trials)
-        self.initial_design_size = None if initial_design_size is None else int(initial_design_size)
-        self.output_directory = output_directory
+        require("smac", f"strategy {self.name!r}")
+        super().__init__(n_trials=n_trials, initial_design_size=initial_design_size,
+                         output_directory=output_directory, n_jobs=n_jobs)
         self._facade = None
         self._told: list[tuple] = []
         self._generator = None
@@ -169,28 +164,28 @@ class SMACStrategy(BaseStrategy):
         self._n_init = len(selector._initial_design_configs)
         return facade
 
-    def _tell(self, rows: list[tuple]) -> None:
+    def _tell(self, rows: list[Observation]) -> None:
         from smac.runhistory import StatusType, TrialInfo, TrialValue
 
-        for number, kind, config, payload in rows:
-            info = TrialInfo(Configuration(self._facade.scenario.configspace, values=config), seed=0)
-            if kind == "C":
-                value = TrialValue(cost=payload)
-            elif kind == "P" and payload:
-                value = TrialValue(cost=payload[max(payload)])
+        for r in rows:
+            info = TrialInfo(Configuration(self._facade.scenario.configspace, values=r.config), seed=0)
+            if r.state == "complete":
+                value = TrialValue(cost=r.loss)
+            elif r.state == "pruned" and r.intermediate:
+                value = TrialValue(cost=r.intermediate[max(r.intermediate)])
             else:
                 value = TrialValue(cost=self._facade.scenario.crash_cost, status=StatusType.CRASHED)
             self._facade.tell(info, value, save=False)
-            self._told.append((number, kind, payload))
+            self._told.append(_told(r))
 
-    def _sync(self, finished: list[tuple]) -> int:
+    def _sync(self, finished: list[Observation]) -> int:
         """Tell SMAC the first m finished trials: all of them during the initial design, then
         the design plus the last whole multiple of SMAC's ``retrain_after``."""
         if self._facade is None:
             self._facade, self._told = self._new_facade(), []
         n, k, r = len(finished), self._n_init, self._retrain_after
         m = n if n <= k else k + ((n - k) // r) * r  # SMAC's own rhythm: a model after the design, then every r
-        target = [(r[0], r[1], r[3]) for r in finished[:m]]
+        target = [_told(row) for row in finished[:m]]
         if target[: len(self._told)] != self._told:
             self._facade, self._told, self._generator = self._new_facade(), [], None
         if len(self._told) != m or self._generator is None:
@@ -211,17 +206,17 @@ class SMACStrategy(BaseStrategy):
         self._generator, self._candidates = iter(selector), []
 
     # --- proposing --------------------------------------------------------------------
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
         with single_threaded_blas():  # SMAC's matrices are small; extra BLAS threads only contend
             return self._propose_unlocked(history, n)
 
-    def _propose_unlocked(self, history: Sequence[FrozenTrial], n: int) -> list[dict]:
-        rows = history_rows(self, history)
-        finished = [r for r in rows if r[1] != "R"]
+    def _propose_unlocked(self, history: History, n: int) -> list[dict]:
+        rows = self.rows(history)
+        finished = [r for r in rows if r.state != "pending"]
         m = self._sync(finished)
-        avoid = {config_key(r[2]) for r in finished[m:]} | {config_key(r[2]) for r in rows if r[1] == "R"}
+        avoid = {config_key(r.config) for r in finished[m:]} | {config_key(r.config) for r in rows if r.state == "pending"}
         out: list[dict] = []
-        skip = blind_pending(history, self.space)
+        skip = self.blind_pending(history)
         i, limit = 0, len(avoid) + 20 * (n + skip) + 50
         while len(out) < n + skip and i < limit:
             if i == len(self._candidates):

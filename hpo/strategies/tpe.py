@@ -13,9 +13,7 @@ history): a fresh instance given the same history proposes the same configuratio
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from typing import Any, Sequence
 
 import numpy as np
 import optuna
@@ -24,8 +22,8 @@ from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpo.strategies._history import history_rows
-from hpo.strategies.base import BaseStrategy
+from hpo.strategies.base import BaseStrategy, History, Observation
+from hpo.strategies.params import Boolean, Integer
 from hpo.trial import suggest_space
 
 __all__ = ["TPEStrategy"]
@@ -69,25 +67,12 @@ class _TrialSeeded(BaseSampler):
         self._sampler.after_trial(study, trial, state, values)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _signature(row: tuple, kind: str) -> tuple:
-    """What a mirrored trial must still match: its config, and its result unless it was running."""
-    number, new_kind, config, payload = row
-    key = tuple(sorted(config.items()))
-    if kind == "R":
+def _signature(row: Observation, state: str) -> tuple:
+    """What a mirrored trial must still match: its config, and its result unless it was pending."""
+    key = tuple(sorted(row.config.items()))
+    if state == "pending":
         return (key,)
-    return (key, new_kind, payload if new_kind == "C" else tuple(sorted(payload.items())))
+    return (key, row.state, row.loss if row.state == "complete" else tuple(sorted(row.intermediate.items())))
 
 
 class TPEStrategy(BaseStrategy):
@@ -110,18 +95,17 @@ class TPEStrategy(BaseStrategy):
 
     name = "tpe"
 
+    params = {"n_startup_trials": Integer(0), "n_ei_candidates": Integer(1), "multivariate": Boolean(),
+              "group": Boolean(), "constant_liar": Boolean()}
+
     def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True,
                  group: bool = True, constant_liar: bool = True):
-        super().__init__()
-        self.n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 0)
-        self.n_ei_candidates = _check_int("n_ei_candidates", n_ei_candidates, 1)
-        self.multivariate = _check_bool("multivariate", multivariate)
-        self.group = _check_bool("group", group)
-        self.constant_liar = _check_bool("constant_liar", constant_liar)
+        super().__init__(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
+                         multivariate=multivariate, group=group, constant_liar=constant_liar)
         if self.group and not self.multivariate:
-            raise ValueError("group=True needs multivariate=True; set multivariate=True or group=False")
+            raise ValueError("TPEStrategy: group=True needs multivariate=True; set multivariate=True or group=False")
         self._study: optuna.Study | None = None
-        self._rows: list[list] = []  # [number, kind, trial_id, signature, history row] of the mirrored trials
+        self._rows: list[list] = []  # [number, state, trial_id, signature, row] of the mirrored trials
 
     def setup(self, space, direction, seed) -> None:
         super().setup(space, direction, seed)
@@ -152,7 +136,7 @@ class TPEStrategy(BaseStrategy):
         _reseed(sampler, seed)
         return sampler
 
-    def _propose(self, history: Sequence[FrozenTrial], n: int, rng: np.random.Generator) -> list[dict]:
+    def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
         study = self._sync(history)
         study.sampler = self._sampler(int(rng.integers(2**31 - 1)))
         out, scratch = [], []
@@ -170,22 +154,22 @@ class TPEStrategy(BaseStrategy):
         storage.create_new_study(directions=[StudyDirection.MINIMIZE], study_name="mirror")
         return optuna.load_study(study_name="mirror", storage=storage, sampler=optuna.samplers.RandomSampler())
 
-    def _frozen(self, kind: str, config: dict, payload) -> FrozenTrial:
+    def _frozen(self, row: Observation) -> FrozenTrial:
         dists = self.space.distributions
-        kwargs: dict = {"params": config, "distributions": {k: dists[k] for k in config}}
-        if kind == "C":
-            return create_trial(value=payload, **kwargs)
-        if kind == "P":
-            return create_trial(state=TrialState.PRUNED, intermediate_values=payload, **kwargs)
+        kwargs: dict = {"params": row.config, "distributions": {k: dists[k] for k in row.config}}
+        if row.state == "complete":
+            return create_trial(value=row.loss, **kwargs)
+        if row.state == "pruned":
+            return create_trial(state=TrialState.PRUNED, intermediate_values=dict(row.intermediate), **kwargs)
         return create_trial(state=TrialState.RUNNING, **kwargs)
 
-    def _sync(self, history: Sequence[FrozenTrial]) -> optuna.Study:
+    def _sync(self, history: History) -> optuna.Study:
         """Bring the mirror up to date; rebuild it when the history is not an extension of it.
 
         The mirror equals a from-scratch replay: the visible trials (complete, pruned,
-        running) are the history's, in trial-number order, which is all TPE reads.
+        pending) are the history's, in trial-number order, which is all TPE reads.
         """
-        want = [r for r in history_rows(self, history) if r[1] != "F"]
+        want = [r for r in self.rows(history) if r.state != "failed"]
         if self._study is not None and not self._extend(want):
             self._study = None
         if self._study is None:
@@ -193,43 +177,42 @@ class TPEStrategy(BaseStrategy):
             self._append(want)
         return self._study
 
-    def _extend(self, want: list) -> bool:
+    def _extend(self, want: list[Observation]) -> bool:
         storage = self._study._storage
-        by_number = {r[0]: r for r in want}
+        by_number = {r.number: r for r in want}
         kept = []
         for row in self._rows:
-            number, kind, trial_id, sig = row[:4]
+            number, state, trial_id, sig = row[:4]
             target = by_number.get(number)
-            if target is not None and target is not row[4] and _signature(target, kind) != sig:
+            if target is not None and target is not row[4] and _signature(target, state) != sig:
                 return False
             if target is None:
-                if kind != "R":
+                if state != "pending":
                     return False
                 storage.set_trial_state_values(trial_id, TrialState.FAIL)  # no longer pending
                 continue
             kept.append(row)
-        if [r[0] for r in kept] != [r[0] for r in want[: len(kept)]]:
+        if [r[0] for r in kept] != [r.number for r in want[: len(kept)]]:
             return False
         for row, target in zip(kept, want):
-            number, kind, trial_id = row[:3]
-            if kind == target[1]:
+            state, trial_id = row[1], row[2]
+            if state == target.state:
                 continue
-            if kind != "R":
+            if state != "pending":
                 return False
-            if target[1] == "C":
-                storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [target[3]])
-            elif target[1] == "P":
-                for step, v in target[3].items():
+            if target.state == "complete":
+                storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [target.loss])
+            elif target.state == "pruned":
+                for step, v in target.intermediate.items():
                     storage.set_trial_intermediate_value(trial_id, step, v)
                 storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-            row[1], row[3], row[4] = target[1], _signature(target, target[1]), target
+            row[1], row[3], row[4] = target.state, _signature(target, target.state), target
         self._rows = kept
         self._append(want[len(kept):])
         return True
 
-    def _append(self, rows: list) -> None:
+    def _append(self, rows: list[Observation]) -> None:
         for row in rows:
-            number, kind, config, payload = row
-            self._study.add_trial(self._frozen(kind, config, payload))
+            self._study.add_trial(self._frozen(row))
             trial_id = self._study._storage.get_all_trials(self._study._study_id, deepcopy=False)[-1]._trial_id
-            self._rows.append([number, kind, trial_id, _signature(row, kind), row])
+            self._rows.append([row.number, row.state, trial_id, _signature(row, row.state), row])

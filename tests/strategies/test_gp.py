@@ -45,9 +45,9 @@ def test_maximize_finds_the_top_of_a_smooth_function():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n_initial": 0}, "n_initial must be a positive integer or None"),
+    ({"n_initial": 0}, "n_initial must be an integer >= 1 or None, got 0"),
     ({"n_candidates": 0}, "n_candidates must be an integer >= 1"),
-    ({"liar": "median"}, "liar must be one of mean, min, max"),
+    ({"liar": "median"}, "liar must be one of 'mean', 'min', 'max', got 'median'"),
     ({"xi": -1}, "xi must be a non-negative number"),
 ])
 def test_bad_options_give_one_line_errors(kwargs, message):

@@ -201,6 +201,9 @@ def test_broken_base_falls_back_to_random_sampling():
         def ask(self, history, n=1):
             raise RuntimeError("boom")
 
+        def tell(self, trial):
+            pass
+
     s = strategy(base=Broken())
     (config,) = s.ask(history(SPACE, 3, seed=12, loss=quad))
     assert SPACE.validate(config) == config
@@ -213,13 +216,15 @@ def test_registry_builds_homopt_on_a_base():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"warm_up": -1}, "warm_up=-1 must be an integer >= 0"),
+    ({"warm_up": -1}, "HomOptStrategy: warm_up must be an integer >= 0, got -1"),
     ({"base_slots": (0, 1)}, "slot 1 is listed in both base_slots and homotopy_slots"),
     ({"base_slots": (0,)}, "slots [2, 4] of the rotation (period=5) are in no"),
     ({"jitter_slots": (3, 7)}, "jitter_slots contains 7"),
-    ({"recent_fraction": 0}, "recent_fraction=0 must be a number in (0.0, 1.0]"),
-    ({"jitter_spread": "range"}, "jitter_spread='range' must be 'var' or 'std'"),
-    ({"trust_radius": 2}, "trust_radius=2 must be None or a number in (0, 1]"),
+    ({"jitter_slots": 3}, "jitter_slots must be a sequence of integers, got 3"),
+    ({"recent_fraction": 0}, "recent_fraction must be a number in (0, 1], got 0"),
+    ({"jitter_spread": "range"}, "jitter_spread must be one of 'var', 'std', got 'range'"),
+    ({"trust_radius": 2}, "trust_radius must be a number in (0, 1] or None, got 2"),
+    ({"lam": float("nan")}, "lam must be a non-negative number, got nan"),
     ({"base": "homopt:tpe"}, "HomOpt cannot wrap itself"),
 ])
 def test_bad_arguments_get_a_one_line_error(kwargs, message):
@@ -249,7 +254,7 @@ def test_presets_fill_the_defaults_and_explicit_arguments_win():
     assert [d.kind_of(n) for n in range(20, 25)] == ["base", "homotopy", "base", "jitter", "base"]
     t = HomOptStrategy("random", preset="reference", lam=1.0, y_scale="standard")
     assert (t.lam, t.y_scale, t.warm_up, t.jitter) == (1.0, "standard", 20, 0.005)
-    with pytest.raises(ValueError, match="preset='fast' is not one of"):
+    with pytest.raises(ValueError, match="preset must be one of 'reference', 'smooth', 'tuned', got 'fast'"):
         HomOptStrategy("random", preset="fast")
 
 
@@ -298,7 +303,7 @@ def test_thompson_allocation_hands_slots_to_a_more_successful_base():
     assert kinds.count("base") >= 45
     fixed = strategy(warm_up=10)
     assert fixed.allocation == "fixed"
-    with pytest.raises(ValueError, match="allocation='greedy' must be"):
+    with pytest.raises(ValueError, match="allocation must be one of 'fixed', 'thompson', got 'greedy'"):
         HomOptStrategy(allocation="greedy")
 
 
@@ -317,7 +322,7 @@ def test_gate_hands_slots_to_the_base_when_the_gam_predicts_new_trials_badly():
 
 
 def test_gate_threshold_is_validated():
-    with pytest.raises(ValueError, match=r"gate_threshold=2 must be None or a correlation in \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"gate_threshold must be a number in \[-1, 1\] or None, got 2"):
         HomOptStrategy("random", gate_threshold=2)
 
 

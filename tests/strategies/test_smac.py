@@ -16,10 +16,10 @@ from hpo.strategies.smac import SMACBlackBoxStrategy, SMACStrategy
 
 @pytest.mark.parametrize("cls", [SMACStrategy, SMACBlackBoxStrategy])
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n_trials": 0}, "n_trials must be a positive integer"),
-    ({"initial_design_size": -2}, "initial_design_size must be a non-negative integer or None"),
+    ({"n_trials": 0}, "n_trials must be an integer >= 1, got 0"),
+    ({"initial_design_size": -2}, "initial_design_size must be an integer >= 0 or None, got -2"),
     ({"output_directory": 3}, "output_directory must be a path or None"),
-    ({"n_jobs": 0}, "n_jobs must be a positive integer or -1"),
+    ({"n_jobs": 0}, r"n_jobs must be a positive integer or -1 \(every core\), got 0"),
 ])
 def test_bad_options_give_one_line_errors(cls, kwargs, message):
     with pytest.raises(ValueError, match=message) as e:
@@ -59,7 +59,7 @@ def test_failed_and_pruned_trials_are_told_and_epochs_follow_retrain_after():
     h2[11] = h[11]
     h2[12] = h[12]
     s.ask(h2)
-    assert [t[1] for t in s._told][11:13] == ["F", "P"]
+    assert [t[1] for t in s._told][11:13] == ["failed", "pruned"]
     statuses = {v.status.name for v in s._facade.runhistory._data.values()}
     assert "CRASHED" in statuses
 

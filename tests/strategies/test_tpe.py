@@ -52,7 +52,7 @@ def test_pruned_trials_are_used_and_failed_ignored():
     s = fresh("tpe", SMOOTH, seed=0)
     s.ask(h)
     kinds = [r[1] for r in s._rows]
-    assert kinds.count("P") == 1 and len(kinds) == 13  # the failed one is not mirrored
+    assert kinds.count("pruned") == 1 and len(kinds) == 13  # the failed one is not mirrored
 
 
 def test_conditional_children_only_when_parent_selects_them():
