@@ -71,7 +71,7 @@ def test_failing_objective_is_survived(files):
     (["run", "{d}/obj.py:objective", "--space", "{d}/missing.yaml"], "space file"),
     (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--storage", "sqlite:/bad"], "not understood"),
     (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--direction", "up"], "--direction must be"),
-    (["best", "--study-name", "nope", "--storage", "sqlite:///{d}/s.db"], "no study named 'nope'"),
+    (["best", "--study-name", "nope", "--storage", "sqlite:///{d}/s.db"], "no SQLite file at"),
     (["studies", "--storage", "redis://x"], "not understood"),
     (["demo", "--benchmark", "branni"], "branin"),
 ])

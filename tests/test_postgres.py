@@ -38,7 +38,7 @@ def test_four_workers_on_one_postgresql_study():
     assert sorted(t.number for t in trials) == list(range(200))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 200
-    workers = Counter(t.system_attrs["hpo:worker_pid"] for t in trials)
+    workers = Counter(t.system_attrs["hpo:owner"]["pid"] for t in trials)
     assert len(workers) == 4 and min(workers.values()) >= 10
 
 

@@ -1,150 +1,256 @@
 """Run trials in this process, or in worker processes that share the study's storage.
 
 Workers are processes, not threads: objectives are usually CPU-bound Python. Each worker
-reopens the study from its storage, so running trials of one worker are visible to the
-strategies of the others as pending. A shared counter hands out trial tickets, so
-``n_trials`` is exact however long each trial takes. A worker that dies (kill -9, OOM)
-does not stop the others; its running trial is marked FAILED.
+reopens the study from its storage and runs whole claim -> objective -> tell loops, so the
+running trials of one worker are pending trials for the strategies of the others. What
+keeps a study whole when processes die:
+
+- the trial budget is counted in the storage under a storage-wide lock (see
+  :meth:`hpo.Study.claim`): ``n_trials`` is exact, and no worker, orphan or resumed study can
+  overshoot ``max_trials``;
+- workers die with the study's process: ``PR_SET_PDEATHSIG`` (Linux) kills them the moment
+  it dies, and each checks its parent between trials (other systems);
+- no database connection crosses a fork: the parent closes its pooled connections before
+  starting a worker, and a worker opens its own (``mp_context="forkserver"``/``"spawn"``
+  avoid forking the caller altogether, for picklable objectives);
+- a worker that dies for any reason (kill -9, segfault, out of memory, ``os._exit``, any
+  exit code including 0) has its RUNNING trial FAILED at once with the reason, and a new
+  worker takes its place while the budget lasts.
+
+Example:
+    >>> import hpo
+    >>> from hpo.execution import ProcessExecutor
+    >>> study = hpo.create_study(space={"x": hpo.Float(-1, 1)}, seed=0)
+    >>> study.optimize(lambda t: t.params["x"] ** 2, n_trials=4, executor=ProcessExecutor(2))
+    >>> len(study.trials)
+    4
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing as mp
+import multiprocessing.connection
 import os
+import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Iterable
+import traceback
+from dataclasses import dataclass
+from typing import Any
 
-from optuna.trial import TrialState
+from optuna.storages import RDBStorage
 
-if TYPE_CHECKING:
-    from hpo.study import Study
+from hpo.execution.base import Job, JobSpec
+from hpo.storage import redact
+from hpo.trial import signal_name
 
-__all__ = ["run_local", "run_processes"]
+__all__ = ["LocalExecutor", "ProcessExecutor", "WorkerError"]
 
 _log = logging.getLogger("hpo")
-_WORKER_ATTR = "hpo:worker_pid"
+_PR_SET_PDEATHSIG = 1
+_STARTUP_FAILURES = 3  # workers in a row that die before claiming a trial: stop, something is broken
+_SHUTDOWN_GRACE = 10.0  # seconds workers get to finish their trial after Ctrl-C or an error
 
 
-def _callbacks(study: "Study", callbacks, progress) -> list | None:
-    out = []
-    for cb in callbacks or ():
-        out.append(lambda _s, t, cb=cb: cb(study, t))
-    if progress is not None:
-        out.append(lambda _s, t: progress())
-    return out or None  # optuna re-reads each finished trial when given any callback list
+class WorkerError(RuntimeError):
+    """A worker process failed outside the objective (the strategy, the storage, a callback)."""
 
 
-def run_local(study: "Study", objective: Callable, n_trials: int | None, timeout: float | None,
-              callbacks: Iterable | None, show_progress_bar: bool) -> None:
-    wrapped = study._objective_wrapper(objective)
-    with _Progress(study, n_trials, show_progress_bar) as progress:
-        study.optuna_study.optimize(
-            wrapped, n_trials=n_trials, timeout=timeout, catch=(Exception,),
-            callbacks=_callbacks(study, callbacks, progress.advance if progress.enabled else None),
-        )
+class LocalExecutor:
+    """Trials one after another in this process (what ``optimize(n_jobs=1)`` uses).
+
+    Example:
+        >>> import hpo
+        >>> study = hpo.create_study(space={"x": hpo.Float(-1, 1)}, seed=0)
+        >>> study.optimize(lambda t: t.params["x"] ** 2, n_trials=3, executor=LocalExecutor())
+        >>> len(study.trials)
+        3
+    """
+
+    def run(self, job: Job) -> None:
+        while (trial := job.claim()) is not None:
+            job.run_trial(trial)
+            job.progress()
+
+    def __repr__(self) -> str:
+        return "LocalExecutor()"
 
 
-def _worker(spec: dict, objective: Callable, n_trials: int | None, deadline: float | None,
-            counter, callbacks) -> None:
-    from hpo.study import _reopen
+class ProcessExecutor:
+    """``n_jobs`` worker processes on the study's storage (what ``optimize(n_jobs=...)`` uses).
 
-    local = _reopen(spec)
-    wrapped = local._objective_wrapper(objective)
-    pid = os.getpid()
+    Args:
+        n_jobs: worker processes (at least 1).
+        mp_context: ``"fork"`` (default on Linux; closures and lambdas work), ``"forkserver"``
+            or ``"spawn"`` (the objective and callbacks must pickle; workers start slower).
+    """
 
-    def tagged(optuna_trial):
-        optuna_trial.storage.set_trial_system_attr(optuna_trial._trial_id, _WORKER_ATTR, pid)
-        return wrapped(optuna_trial)
+    def __init__(self, n_jobs: int = 2, mp_context: str | None = None):
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+            raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+        methods = mp.get_all_start_methods()
+        if mp_context is not None and mp_context not in methods:
+            raise ValueError(f"mp_context must be one of {methods} or None, got {mp_context!r}")
+        self.n_jobs = n_jobs
+        self.mp_context = mp_context or ("fork" if sys.platform.startswith("linux") else "spawn")
 
-    cbs = _callbacks(local, callbacks, None)
-    while True:
-        if deadline is not None and time.time() >= deadline:
-            return
-        with counter.get_lock():
-            if n_trials is not None and counter.value >= n_trials:
-                return
-            counter.value += 1
-        local.optuna_study.optimize(tagged, n_trials=1, catch=(Exception,), callbacks=cbs)
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(n_jobs={self.n_jobs}, mp_context={self.mp_context!r})"
 
-
-def run_processes(study: "Study", objective: Callable, n_trials: int | None, timeout: float | None,
-                  n_jobs: int, callbacks: Iterable | None, show_progress_bar: bool,
-                  mp_context: str | None) -> None:
-    if mp_context is None:
-        mp_context = "fork" if sys.platform.startswith("linux") else "spawn"
-    ctx = mp.get_context(mp_context)
-    counter = ctx.Value("i", 0)
-    deadline = time.time() + timeout if timeout is not None else None
-    before = {t.number for t in study.trials}
-    spec = study._worker_spec()
-    procs = [ctx.Process(target=_worker, args=(spec, objective, n_trials, deadline, counter, callbacks),
-                         daemon=False) for _ in range(n_jobs)]
-    with _Progress(study, n_trials, show_progress_bar) as progress:
-        for p in procs:
-            p.start()
+    def run(self, job: Job) -> None:
+        spec = job.spec()
+        ctx = mp.get_context(self.mp_context)
+        pool = _Pool(job, spec, ctx)
         try:
-            while any(p.is_alive() for p in procs):
-                for p in procs:
-                    p.join(timeout=0.25)
-                if progress.enabled:
-                    progress.update(sum(1 for t in study.trials if t.number not in before and t.state.is_finished()))
-        except KeyboardInterrupt:
-            for p in procs:
-                p.join(timeout=10)
+            for _ in range(self.n_jobs):
+                pool.start()
+            pool.watch()
+        except BaseException:
+            pool.stop(reason="the study's optimize() was interrupted")
             raise
         finally:
-            _fail_dead_workers(study, procs)
+            pool.kill_all()
+        if pool.error is not None:
+            raise WorkerError(pool.error)
 
 
-def _fail_dead_workers(study: "Study", procs) -> None:
-    dead = {p.pid: p.exitcode for p in procs if p.exitcode not in (0, None)}
-    if not dead:
-        return
-    storage = study.optuna_study._storage
-    for t in study.get_trials([TrialState.RUNNING]):
-        pid = t.system_attrs.get(_WORKER_ATTR)
-        if pid in dead:
-            reason = f"worker process {pid} died (exit code {dead[pid]})"
-            storage.set_trial_user_attr(t._trial_id, "error", reason)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            _log.warning("trial %d failed: %s", t.number, reason)
-    for pid, code in dead.items():
-        _log.warning("worker process %s exited with code %s; the other workers went on", pid, code)
+@dataclass
+class _Worker:
+    process: Any
+    done: Any  # 1 once the worker found the budget spent and left normally
+    claims: Any  # trials it claimed
+    conn: Any  # receives the worker's own error report, if it had one
 
 
-class _Progress:
-    """A rich progress bar over finished trials (no-op when disabled)."""
+class _Pool:
+    def __init__(self, job: Job, spec: JobSpec, ctx):
+        self.job, self.spec, self.ctx = job, spec, ctx
+        self.stop_event = ctx.Event()
+        self.workers: dict[int, _Worker] = {}
+        self.spent = False
+        self.error: str | None = None
+        self._startup_failures = 0
 
-    def __init__(self, study: "Study", n_trials: int | None, enabled: bool):
-        self.enabled = enabled
-        self._study, self._total, self._done = study, n_trials, 0
+    def start(self) -> None:
+        storage = self.job.study.storage
+        if isinstance(storage, RDBStorage):
+            storage.engine.dispose()  # no pooled connection of ours may be inherited
+        receiver, sender = self.ctx.Pipe(duplex=False)
+        done, claims = self.ctx.Value("b", 0, lock=False), self.ctx.Value("i", 0, lock=False)
+        process = self.ctx.Process(target=_worker_main, name="hpo-worker",
+                                   args=(self.spec, os.getpid(), self.stop_event, done, claims, sender))
+        process.start()
+        sender.close()
+        self.workers[process.pid] = _Worker(process, done, claims, receiver)
 
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    def watch(self) -> None:
+        while self.workers:
+            mp.connection.wait([w.process.sentinel for w in self.workers.values()], timeout=0.5)
+            self.job.progress()
+            for pid, w in list(self.workers.items()):
+                if w.process.exitcode is None:
+                    continue
+                w.process.join()
+                del self.workers[pid]
+                self._ended(pid, w)
 
-            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[best]}"))
-            self._bar.start()
-            self._task = self._bar.add_task(self._study.study_name, total=self._total, best="")
-        return self
+    def _ended(self, pid: int, w: _Worker) -> None:
+        report = None
+        with contextlib.suppress(EOFError, OSError):
+            if w.conn.poll():
+                report = w.conn.recv()
+        w.conn.close()
+        code = w.process.exitcode
+        if code == 0 and w.done.value:
+            self.spent = True
+            return
+        reason = _death_reason(pid, code, report)
+        failed = self.job.study.fail_dead_trials({pid: reason})
+        if report is not None:
+            if self.error is None:
+                self.error = f"worker process {pid}: {report}"
+            self.stop_event.set()
+            return
+        _log.warning("%s%s", reason, f" (trial {', '.join(str(t.number) for t in failed)} failed)" if failed else "")
+        if w.claims.value == 0:
+            self._startup_failures += 1
+            if self._startup_failures >= _STARTUP_FAILURES:
+                self.error = f"{_STARTUP_FAILURES} worker processes in a row died before running a trial; last: {reason}"
+                self.stop_event.set()
+                return
+        else:
+            self._startup_failures = 0
+        if not (self.spent or self.stop_event.is_set() or self.job.budget.expired()):
+            self.start()  # a replacement, so the study keeps its parallelism
 
-    def _best(self) -> str:
-        try:
-            return f"best {self._study.optuna_study.best_value:.6g}"
-        except ValueError:
-            return ""
+    def stop(self, reason: str) -> None:
+        """Ask the workers to stop after their current trial; give them a grace period."""
+        self.stop_event.set()
+        deadline = time.monotonic() + _SHUTDOWN_GRACE
+        for w in self.workers.values():
+            w.process.join(max(0.0, deadline - time.monotonic()))
+        known = {}
+        for pid, w in self.workers.items():
+            if w.process.is_alive():
+                w.process.terminate()
+                w.process.join(2)
+            known[pid] = f"worker process {pid} was stopped: {reason}"
+        with contextlib.suppress(Exception):
+            self.job.study.fail_dead_trials(known)
 
-    def advance(self) -> None:
-        self.update(self._done + 1)
+    def kill_all(self) -> None:
+        for w in self.workers.values():
+            if w.process.is_alive():
+                w.process.kill()
+            w.process.join(5)
 
-    def update(self, done: int) -> None:
-        if self.enabled and done != self._done:
-            self._done = done
-            self._bar.update(self._task, completed=done, best=self._best())
 
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self._bar.stop()
+def _death_reason(pid: int, code: int | None, report: str | None) -> str:
+    if report is not None:
+        return f"worker process {pid} failed: {report}"
+    if code is not None and code < 0:
+        name = signal_name(-code)
+        hint = {"SIGKILL": " (kill -9, or the out-of-memory killer)", "SIGSEGV": " (a crash in native code)",
+                "SIGBUS": " (a crash in native code)", "SIGABRT": " (aborted, e.g. a failed assertion in native code)",
+                "SIGTERM": " (terminated)"}.get(name, "")
+        return f"worker process {pid} was killed by {name}{hint} while running this trial"
+    return f"worker process {pid} exited with code {code} while running this trial (os._exit or a native exit?)"
+
+
+def _die_with_parent(parent: int) -> None:
+    """The kernel kills this process when its parent dies (Linux); if the parent is already
+    gone, leave now."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _worker_main(spec: JobSpec, parent: int, stop, done, claims, conn) -> None:
+    _die_with_parent(parent)
+    storage = spec.study.storage
+    if isinstance(storage, RDBStorage):
+        storage.engine.dispose(close=False)  # an inherited engine: never touch the parent's connections
+    try:
+        job = spec.open()
+        while not stop.is_set() and os.getppid() == parent:
+            trial = job.claim()
+            if trial is None:
+                done.value = 1
+                return
+            claims.value += 1
+            job.run_trial(trial)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:
+        with contextlib.suppress(Exception):
+            conn.send(redact(" ".join(f"{type(e).__name__}: {e}".split()))[:1000])
+        _log.debug("worker failed:\n%s", redact(traceback.format_exc()))
+        sys.exit(1)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
