@@ -231,6 +231,15 @@ def _mount_bench() -> None:
 _mount_bench()
 
 
+def _mount_llm() -> None:
+    from hpo.llm.cli import app as llm_app  # typer only: llama_cpp and openai load when a command runs
+
+    app.add_typer(llm_app, name="llm", help="Serve a local LLM for the llambo strategy.")
+
+
+_mount_llm()
+
+
 def main() -> None:
     app()
 

@@ -37,6 +37,7 @@ _BUILTIN: dict[str, str] = {
     "gp": "hpo.strategies.gp:GPStrategy",
     "homopt": "hpo.strategies.homopt:HomOptStrategy",
     "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
+    "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
 }
 
 
