@@ -37,7 +37,6 @@ _BUILTIN: dict[str, str] = {
     "gp": "hpo.strategies.gp:GPStrategy",
     "homopt": "hpo.strategies.homopt:HomOptStrategy",
     "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
-    "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
 }
 
 
