@@ -126,21 +126,26 @@ def fit(model: Any, train: dict, validation: dict, *, device: DeviceInfo, optimi
                 out = model(**batch)
             loss = out.loss.float()
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at step {step + 1}; "
+                raise FloatingPointError(f"training loss became {float(loss.detach())} at step {step + 1}; "
                                          "lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
+            base = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer.optimizer
             if scaler is not None:
                 scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
+                scaler.unscale_(base)
             else:
                 loss.backward()
             if max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-            if scaler is not None:
+            if scaler is None:
+                optimizer.step()
+            elif base is optimizer:
                 scaler.step(optimizer)
                 scaler.update()
-            else:
-                optimizer.step()
+            else:  # a wrapper (HypergradLR) steps itself; skip the step on overflow as GradScaler would
+                if all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
+                    optimizer.step()
+                scaler.update()
             if scheduler is not None:
                 scheduler.step()
             step += 1
