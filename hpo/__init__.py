@@ -15,6 +15,15 @@ from hpo.strategies import Strategy, UnknownStrategyError, available, make_strat
 from hpo.study import ObjectiveValueError, Study, StudyNotFoundError, create_study, load_study
 from hpo.trial import Trial, TrialPruned
 
+
+def __getattr__(name: str):
+    if name == "RayExecutor":  # imported on first use, so that `import hpo` does not import Ray
+        from hpo.execution.ray import RayExecutor
+
+        return RayExecutor
+    raise AttributeError(f"module 'hpo' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 __all__ = [
     "Float", "Int", "Categorical", "Space", "SpaceError",
