@@ -166,11 +166,23 @@ class LoRAObjective:
             self._encoded = {k: _data.encode(v, tok, self.max_length) for k, v in parts.items()}
         return self._encoded
 
+    #: Layer sets that need the objective itself (its model and data) to decide, e.g. a learned
+    #: selection: ``name -> selector(objective, config) -> layer indices``. Plain rules of the layer
+    #: count go in :func:`hpo.finetune.model.register_layer_set`.
+    layer_selectors: dict[str, Any] = {}
+
+    def layers_of(self, config: Mapping[str, Any]) -> Any:
+        """The layer set a configuration adapts (a selector's result, or the spec as given)."""
+        spec = config["layers"]
+        if isinstance(spec, str) and spec in self.layer_selectors:
+            return list(self.layer_selectors[spec](self, dict(config)))
+        return spec
+
     def build_model(self, config: Mapping[str, Any]) -> Any:
         """The peft model for a configuration (head and LoRA seeded by ``seed``)."""
         base = _model.load_classifier(self.model_path, self.splits.num_labels, seed=self.seed)
         return _model.add_lora(base, rank=config["rank"], alpha=config["alpha"], dropout=config["dropout"],
-                               target_modules=config["target_modules"], layers=config["layers"], seed=self.seed)
+                               target_modules=config["target_modules"], layers=self.layers_of(config), seed=self.seed)
 
     def run(self, params: Mapping[str, Any], trial: Any = None) -> dict:
         """Train one configuration; returns ``{"value", "history", "best", "test", "model", ...}``.

@@ -96,3 +96,16 @@ def test_default_space_configurations_are_accepted(tiny_objective):
         full = tiny_objective.config(config)
         assert resolve_layers(full["layers"], 6)
     assert "lr" not in LoRAObjective.default_space(lr=False)
+
+
+def test_a_layer_selector_can_use_the_objective(tiny_objective, monkeypatch):
+    seen = []
+
+    def select(objective, config):
+        seen.append((objective is tiny_objective, config["rank"]))
+        return [1, 4]
+
+    monkeypatch.setitem(LoRAObjective.layer_selectors, "picked", select)
+    model = tiny_objective.build_model(tiny_objective.config({"layers": "picked", "rank": 2}))
+    names = {n for n, _ in model.named_parameters() if "lora_A" in n}
+    assert {int(n.split("layer.")[1].split(".")[0]) for n in names} == {1, 4} and seen == [(True, 2)]
