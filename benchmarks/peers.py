@@ -3,10 +3,12 @@
 Each peer drives an ``objective(config) -> loss`` for ``budget`` evaluations with the
 library's own loop and default settings: ``optuna-tpe``, ``optuna-gp``, ``optuna-random``
 (optuna samplers, define-by-run), ``hyperopt`` (``fmin`` with TPE and its own ``Trials``),
-``smac3-hpo`` and ``smac3-bb`` (SMAC3 facades, ask/tell) and ``hebo`` (HEBO 0.3.6, when it is
-importable). Conditional spaces are declared natively where the library can (optuna
-define-by-run, hyperopt nested ``hp.choice``, SMAC's ConfigSpace); HEBO samples every
-parameter and the inactive ones are dropped before evaluation.
+``smac3-hpo`` and ``smac3-bb`` (SMAC3 facades, ask/tell), ``hebo`` (HEBO 0.3.6) and ``ax``
+(ax-platform 1.3.1's ``ax.api.Client`` with its default generation strategy: the centre of the
+space, Sobol, then BoTorch), the last two when importable. Conditional spaces are declared
+natively where the library can (optuna define-by-run, hyperopt nested ``hp.choice``, SMAC's
+ConfigSpace, Ax's ``dependent_parameters``); HEBO samples every parameter and the inactive
+ones are dropped before evaluation.
 
 Example:
     >>> from benchmarks.synthetic import Branin
@@ -58,16 +60,27 @@ def _hebo_importable() -> bool:
     return importlib.util.find_spec("hebo") is not None
 
 
+def _ax_importable() -> bool:
+    return importlib.util.find_spec("ax") is not None
+
+
+_IMPORTABLE = {"hebo": _hebo_importable, "ax": _ax_importable}
+_INSTALL = {
+    "hebo": "`pip install --no-deps hebo==0.3.6 && pip install pymoo gpytorch GPy catboost disjoint-set`",
+    "ax": "`pip install 'hpo[bench]'` (ax-platform==1.3.1)",
+}
+
+
 def available_peers() -> list[str]:
     """Peer names whose library is installed here."""
-    return [p for p in PEERS if p != "hebo" or _hebo_importable()]
+    return [p for p in PEERS if p not in _IMPORTABLE or _IMPORTABLE[p]()]
 
 
 def peer_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("optuna", "hyperopt", "smac", "hebo", "ConfigSpace"):
+    for pkg in ("optuna", "hyperopt", "smac", "hebo", "ax-platform", "botorch", "ConfigSpace"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -79,10 +92,8 @@ def run_peer(name: str, cs: ConfigurationSpace, objective: Objective, budget: in
     """Run peer ``name`` on ``cs`` for ``budget`` calls of ``objective`` (minimised), seeded."""
     if name not in PEERS:
         raise ValueError(f"unknown peer {name!r}; available: {', '.join(PEERS)}")
-    if name == "hebo" and not _hebo_importable():
-        raise ImportError(
-            "hebo is not installed; `pip install --no-deps hebo==0.3.6 && pip install pymoo gpytorch GPy catboost disjoint-set`"
-        )
+    if name in _IMPORTABLE and not _IMPORTABLE[name]():
+        raise ImportError(f"{name} is not installed; {_INSTALL[name]}")
     PEERS[name](cs, objective, budget, seed)
 
 
@@ -355,6 +366,105 @@ class _seeded_pymoo:
         return False
 
 
+# --- Ax --------------------------------------------------------------------------------
+
+
+def _ax(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+    import logging
+    import warnings
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)  # Ax logs at INFO while it is imported
+    try:
+        from ax.api import Client
+        from ax.utils.common.logger import set_ax_logger_levels
+    finally:
+        logging.disable(previous)
+    set_ax_logger_levels(logging.ERROR)
+    for name in ("ax", "botorch", "gpytorch", "linear_operator"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    space = Space(cs)
+    params, fixed = _ax_parameters(cs)
+    client = Client(random_seed=seed)
+    client.configure_experiment(parameters=params)
+    client.configure_optimization(objective="-loss")
+    for i in range(budget):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                trials = client.get_next_trials(max_trials=1)
+            except Exception as e:  # Ax raises when a small discrete space has no unseen point left
+                if "exhaust" in str(e).lower() or "no more" in str(e).lower() or "unique" in str(e).lower():
+                    raise PeerStopped(f"Ax proposed no new configuration after {i} evaluations: {e}") from None
+                raise
+        (index, params_out), = trials.items()
+        config = {**fixed, **{k: _cast(cs[k], v) for k, v in params_out.items() if k in cs}}
+        config = {k: config[k] for k in space.active_names(config) if k in config}
+        loss = objective(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if math.isfinite(loss):
+                client.complete_trial(trial_index=index, raw_data={"loss": float(loss)})
+            else:
+                client.mark_trial_failed(trial_index=index)
+
+
+def _ax_parameters(cs: ConfigurationSpace) -> tuple[list, dict]:
+    """Ax parameter configs for ``cs`` (and the constants, which Ax does not take).
+
+    A child whose only condition is 'categorical parent == / in values' becomes one of the
+    parent's ``dependent_parameters`` (Ax's hierarchical space); other conditions (several
+    parents, numeric parents, forbidden clauses) are not declared: Ax sees every parameter and
+    the inactive ones are dropped before evaluation, as for HEBO.
+    """
+    from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+
+    simple = all(
+        isinstance(c, (EqualsCondition, InCondition)) and isinstance(c.parent, CategoricalHyperparameter)
+        for c in cs.conditions
+    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys())
+    dependents: dict[str, dict] = {}
+    if simple:
+        for c in cs.conditions:
+            values = [c.value] if isinstance(c, EqualsCondition) else list(c.values)
+            for v in values:
+                dependents.setdefault(c.parent.name, {}).setdefault(v, []).append(c.child.name)
+    params, fixed = [], {}
+    for name in cs.keys():
+        hp = cs[name]
+        if isinstance(hp, UniformFloatHyperparameter):
+            params.append(RangeParameterConfig(name=name, bounds=(float(hp.lower), float(hp.upper)),
+                                               parameter_type="float", scaling="log" if hp.log else "linear"))
+        elif isinstance(hp, UniformIntegerHyperparameter):
+            params.append(RangeParameterConfig(name=name, bounds=(int(hp.lower), int(hp.upper)),
+                                               parameter_type="int", scaling="log" if hp.log else "linear"))
+        else:
+            choices = _choices(hp)
+            if len(choices) == 1:
+                fixed[name] = choices[0]
+                continue
+            kind = _ax_kind(choices)
+            deps = dependents.get(name)
+            if deps:
+                deps = {v: deps.get(v, []) for v in choices}
+            params.append(ChoiceParameterConfig(name=name, values=list(choices), parameter_type=kind,
+                                                is_ordered=isinstance(hp, OrdinalHyperparameter),
+                                                dependent_parameters=deps or None))
+    return params, fixed
+
+
+def _ax_kind(choices: list) -> str:
+    if all(isinstance(c, bool) for c in choices):
+        return "bool"
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in choices):
+        return "int"
+    if all(isinstance(c, (int, float, np.number)) and not isinstance(c, bool) for c in choices):
+        return "float"
+    if all(isinstance(c, str) for c in choices):
+        return "str"
+    raise ValueError(f"Ax takes choices of one type (str, int, float or bool), got {choices!r}")
+
+
 PEERS: dict[str, Callable[[ConfigurationSpace, Objective, int, int], None]] = {
     "optuna-tpe": _optuna(_tpe),
     "optuna-gp": _optuna(_gp),
@@ -363,4 +473,5 @@ PEERS: dict[str, Callable[[ConfigurationSpace, Objective, int, int], None]] = {
     "smac3-hpo": _smac("HyperparameterOptimizationFacade"),
     "smac3-bb": _smac("BlackBoxFacade"),
     "hebo": _hebo,
+    "ax": _ax,
 }
