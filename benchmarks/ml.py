@@ -5,6 +5,13 @@ datasets scikit-learn ships (``iris``, ``wine``, ``breast_cancer``, ``digits``: 
 loss = 1 - CV accuracy; ``diabetes``: regression, loss = 1 - CV R^2). Features (and the
 regression target) are standardised inside the CV pipeline.
 
+Five more models widen the kinds of spaces (used by the default-strategy suite,
+:mod:`benchmarks.default_suite`): ``svmk`` (an SVM whose kernel switches conditional
+parameters on), ``cash`` (model selection: kNN, SVM, logistic/ridge regression or a tree,
+each with its own parameters, 10 in all), ``trees`` (extra trees, integer-heavy), ``sgd``
+(a linear model by SGD, 10 mixed and conditional parameters) and ``hgb`` (histogram gradient
+boosting, 8 parameters).
+
 To keep the whole standard suite within its time budget the problems are cut, and say so in
 ``get_meta_information()``: 3-fold CV (Bayesmark uses 5), digits subsampled to 600 rows, forests
 with 20 trees, gradient boosting with 50 iterations, MLP and linear models trained for at most
@@ -30,19 +37,23 @@ import numpy as np
 from ConfigSpace import (
     CategoricalHyperparameter,
     ConfigurationSpace,
+    EqualsCondition,
+    InCondition,
     UniformFloatHyperparameter,
     UniformIntegerHyperparameter,
 )
 from sklearn import datasets as skdata
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -53,7 +64,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.base import AbstractBenchmark
 
-__all__ = ["MODELS", "DATASETS", "MLBenchmark", "MLFidelity", "model_space", "load_dataset"]
+__all__ = ["MODELS", "WIDE_MODELS", "DATASETS", "MLBenchmark", "MLFidelity", "model_space", "load_dataset"]
 
 DATASETS = {
     "iris": "classification",
@@ -63,6 +74,7 @@ DATASETS = {
     "diabetes": "regression",
 }
 MODELS = ("svm", "knn", "rf", "gb", "mlp", "linear", "dt")
+WIDE_MODELS = ("svmk", "cash", "trees", "sgd", "hgb")  # live only: no tabular or multi-fidelity variants
 ITERATIVE = ("mlp", "linear")  # fidelity = epochs; the others use a data fraction
 N_FOLDS = 3
 MAX_EPOCHS = 30
@@ -114,10 +126,53 @@ def model_space(model: str, seed: int | None = None) -> ConfigurationSpace:
             C("criterion", ["gini", "entropy"]),  # for regression: squared_error / absolute_error
         ],
     }
+    if model in WIDE_MODELS:
+        return _wide_space(model, seed)
     if model not in spaces:
-        raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS + WIDE_MODELS)}")
     cs = ConfigurationSpace(seed=seed)
     cs.add(spaces[model])
+    return cs
+
+
+def _wide_space(model: str, seed: int | None) -> ConfigurationSpace:
+    F, I, C = UniformFloatHyperparameter, UniformIntegerHyperparameter, CategoricalHyperparameter
+    cs = ConfigurationSpace(seed=seed)
+    if model == "svmk":
+        kernel = C("kernel", ["rbf", "poly", "sigmoid", "linear"])
+        gamma, degree, coef0 = F("gamma", 1e-4, 1e1, log=True), I("degree", 2, 5), F("coef0", -1.0, 1.0)
+        cs.add([kernel, F("C", 1e-2, 1e3, log=True), gamma, degree, coef0])
+        cs.add([InCondition(gamma, kernel, ["rbf", "poly", "sigmoid"]), EqualsCondition(degree, kernel, "poly"),
+                InCondition(coef0, kernel, ["poly", "sigmoid"])])
+    elif model == "cash":
+        algo = C("model", ["knn", "svm", "linear", "tree"])
+        children = {
+            "knn": [I("knn_k", 1, 50, log=True), C("knn_weights", ["uniform", "distance"])],
+            "svm": [F("svm_C", 1e-2, 1e3, log=True), F("svm_gamma", 1e-4, 1e0, log=True)],
+            "linear": [F("lin_C", 1e-4, 1e4, log=True)],
+            "tree": [I("tree_depth", 1, 20), I("tree_min_leaf", 1, 50, log=True), F("tree_max_features", 0.1, 1.0),
+                     C("tree_criterion", ["gini", "entropy"])],
+        }
+        cs.add([algo, *(hp for hps in children.values() for hp in hps)])
+        cs.add([EqualsCondition(hp, algo, name) for name, hps in children.items() for hp in hps])
+    elif model == "trees":
+        cs.add([I("n_estimators", 4, 40, log=True), I("max_depth", 1, 24), I("min_samples_split", 2, 40),
+                I("min_samples_leaf", 1, 30, log=True), I("max_leaf_nodes", 4, 256, log=True),
+                F("max_features", 0.05, 1.0), C("bootstrap", ["off", "on"])])
+    elif model == "sgd":
+        loss = C("loss", ["hinge", "log_loss", "modified_huber", "squared_hinge"])
+        penalty = C("penalty", ["l2", "l1", "elasticnet"])
+        schedule = C("learning_rate", ["optimal", "invscaling", "constant", "adaptive"])
+        l1_ratio, eta0, power_t = F("l1_ratio", 0.0, 1.0), F("eta0", 1e-5, 1e0, log=True), F("power_t", 0.05, 1.0)
+        cs.add([loss, penalty, F("alpha", 1e-7, 1e0, log=True), l1_ratio, schedule, eta0, power_t,
+                I("epochs", 2, 40, log=True), C("average", ["off", "on"]), C("class_weight", ["none", "balanced"])])
+        cs.add([EqualsCondition(l1_ratio, penalty, "elasticnet"),
+                InCondition(eta0, schedule, ["invscaling", "constant", "adaptive"]),
+                EqualsCondition(power_t, schedule, "invscaling")])
+    elif model == "hgb":
+        cs.add([F("learning_rate", 1e-3, 1.0, log=True), I("max_iter", 5, 60, log=True),
+                I("max_leaf_nodes", 2, 64, log=True), I("max_depth", 1, 12), I("min_samples_leaf", 1, 64, log=True),
+                F("l2_regularization", 1e-6, 1e2, log=True), F("max_features", 0.1, 1.0), I("max_bins", 8, 255, log=True)])
     return cs
 
 
@@ -181,7 +236,51 @@ def _estimator(model: str, task: str, config: dict, seed: int, epochs: int):
             random_state=seed,
         )
         return DecisionTreeClassifier(**kw) if clf else DecisionTreeRegressor(**kw)
-    raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+    if model in WIDE_MODELS:
+        return _wide_estimator(model, clf, config, seed, epochs)
+    raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS + WIDE_MODELS)}")
+
+
+_SGD_REGRESSION_LOSS = {"hinge": "epsilon_insensitive", "log_loss": "squared_error", "modified_huber": "huber",
+                        "squared_hinge": "squared_epsilon_insensitive"}
+
+
+def _wide_estimator(model: str, clf: bool, c: dict, seed: int, epochs: int):
+    if model == "svmk":
+        kw = dict(kernel=c["kernel"], C=c["C"], gamma=c.get("gamma", "scale"), degree=c.get("degree", 3),
+                  coef0=c.get("coef0", 0.0), max_iter=20000)
+        return SVC(**kw) if clf else SVR(**kw)
+    if model == "cash":
+        m = c["model"]
+        if m == "knn":
+            kw = dict(n_neighbors=c["knn_k"], weights=c["knn_weights"])
+            return KNeighborsClassifier(**kw) if clf else KNeighborsRegressor(**kw)
+        if m == "svm":
+            kw = dict(C=c["svm_C"], gamma=c["svm_gamma"], max_iter=20000)
+            return SVC(**kw) if clf else SVR(**kw)
+        if m == "linear":
+            return LogisticRegression(C=c["lin_C"], max_iter=200) if clf else Ridge(alpha=1.0 / c["lin_C"])
+        crit = c["tree_criterion"] if clf else {"gini": "squared_error", "entropy": "absolute_error"}[c["tree_criterion"]]
+        kw = dict(max_depth=c["tree_depth"], min_samples_leaf=c["tree_min_leaf"], max_features=c["tree_max_features"],
+                  criterion=crit, random_state=seed)
+        return DecisionTreeClassifier(**kw) if clf else DecisionTreeRegressor(**kw)
+    if model == "trees":
+        kw = dict(n_estimators=c["n_estimators"], max_depth=c["max_depth"], min_samples_split=c["min_samples_split"],
+                  min_samples_leaf=c["min_samples_leaf"], max_leaf_nodes=c["max_leaf_nodes"],
+                  max_features=c["max_features"], bootstrap=c["bootstrap"] == "on", random_state=seed, n_jobs=1)
+        return ExtraTreesClassifier(**kw) if clf else ExtraTreesRegressor(**kw)
+    if model == "sgd":
+        kw = dict(penalty=c["penalty"], alpha=c["alpha"], l1_ratio=c.get("l1_ratio", 0.15),
+                  learning_rate=c["learning_rate"], eta0=c.get("eta0", 0.01), power_t=c.get("power_t", 0.5),
+                  max_iter=c["epochs"], tol=None, average=c["average"] == "on", random_state=seed)
+        if clf:
+            return SGDClassifier(loss=c["loss"], class_weight=None if c["class_weight"] == "none" else "balanced", **kw)
+        return SGDRegressor(loss=_SGD_REGRESSION_LOSS[c["loss"]], **kw)
+    kw = dict(learning_rate=c["learning_rate"], max_iter=c["max_iter"], max_leaf_nodes=c["max_leaf_nodes"],
+              max_depth=c["max_depth"], min_samples_leaf=c["min_samples_leaf"],
+              l2_regularization=c["l2_regularization"], max_features=c["max_features"], max_bins=c["max_bins"],
+              early_stopping=False, random_state=seed)
+    return HistGradientBoostingClassifier(**kw) if clf else HistGradientBoostingRegressor(**kw)
 
 
 def cv_loss(model: str, dataset: str, config: dict, seed: int = 0, epochs: int = MAX_EPOCHS, fraction: float = 1.0):

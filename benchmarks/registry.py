@@ -1,10 +1,13 @@
 """Benchmark names -> instances, suites of names, and ``module:Class`` import paths.
 
 Built-in names: the synthetic functions (``branin``, ``hartmann6``, ``levy4``,
-``rosenbrock4``, ``ackley5``, ``mixed``, ``conditional``), the multi-fidelity ones
+``rosenbrock4``, ``ackley5``, ``mixed``, ``conditional``, the shifted ones
+``<function><dim>-shifted``, ``int-levy8``, ``cond-shifted``), the multi-fidelity ones
 (``branin-mf``, ``hartmann6-mf``, ``mf-<model>-<dataset>``), live ML problems
-(``ml-<model>-<dataset>``) and tabular ones (``tab-<model>-<dataset>``). Suites expand to
-several names: ``standard``, ``synthetic``, ``tabular``, ``ml``, ``multifidelity``.
+(``ml-<model>-<dataset>``, the wide models ``svmk``, ``cash``, ``trees``, ``sgd``, ``hgb``
+included) and tabular ones (``tab-<model>-<dataset>``). Suites expand to several names:
+``standard``, ``synthetic``, ``tabular``, ``ml``, ``ml-wide``, ``multifidelity``, and the default-strategy
+suite's halves ``default-dev`` and ``default-test`` (:mod:`benchmarks.default_suite`).
 
 Anything else of the form ``package.module:Class`` (or ``package.module:Class(arg=...)``
 with keyword arguments as Python literals) is imported and instantiated: any object with
@@ -26,7 +29,7 @@ import importlib
 from typing import Any, Callable
 
 from benchmarks import synthetic
-from benchmarks.ml import DATASETS, MODELS
+from benchmarks.ml import DATASETS, MODELS, WIDE_MODELS
 
 __all__ = ["UnknownBenchmarkError", "available", "suites", "expand", "make_benchmark", "benchmark_name", "STANDARD"]
 
@@ -43,7 +46,11 @@ _SYNTHETIC: dict[str, Callable[..., Any]] = {
     "ackley5": synthetic.Ackley,
     "mixed": synthetic.Mixed,
     "conditional": synthetic.Conditional,
+    "int-levy8": synthetic.IntegerLevy,
+    "cond-shifted": synthetic.ShiftedConditional,
 }
+# shifted functions: <function><dim>-shifted (any dimension works through make_benchmark; these are listed)
+_SHIFTED = [("levy", 6), ("ackley", 6), ("rosenbrock", 12), ("styblinski", 16), ("ackley", 20), ("rastrigin", 4)]
 _MF_SYNTHETIC: dict[str, Callable[..., Any]] = {
     "branin-mf": synthetic.BraninMF,
     "hartmann6-mf": synthetic.Hartmann6MF,
@@ -57,27 +64,46 @@ STANDARD_TABULAR = [
     "tab-knn-digits",
     "tab-mlp-digits",
 ]
-STANDARD = list(_SYNTHETIC) + STANDARD_TABULAR
+STANDARD = ["branin", "hartmann6", "levy4", "rosenbrock4", "ackley5", "mixed", "conditional"] + STANDARD_TABULAR
 
 
-def _ml_names(prefix: str) -> list[str]:
-    return [f"{prefix}-{m}-{d}" for m in MODELS for d in DATASETS]
+def _ml_names(prefix: str, models=MODELS) -> list[str]:
+    return [f"{prefix}-{m}-{d}" for m in models for d in DATASETS]
+
+
+def _shifted_names() -> list[str]:
+    return [f"{f}{d}-shifted" for f, d in _SHIFTED]
+
+
+def _parse_shifted(name: str) -> tuple[str, int] | None:
+    import re
+
+    m = re.fullmatch(r"([a-z]+?)(\d+)-shifted", name)
+    if m and m.group(1) in synthetic._SHIFTABLE and 2 <= int(m.group(2)) <= 1000:
+        return m.group(1), int(m.group(2))
+    return None
 
 
 def suites() -> dict[str, list[str]]:
     """Suite name -> benchmark names."""
+    from benchmarks.default_suite import DEV, TEST
+
     return {
         "standard": list(STANDARD),
-        "synthetic": list(_SYNTHETIC),
+        "synthetic": list(_SYNTHETIC) + _shifted_names(),
         "tabular": _ml_names("tab"),
         "ml": _ml_names("ml"),
+        "ml-wide": _ml_names("ml", WIDE_MODELS),
         "multifidelity": list(_MF_SYNTHETIC) + _ml_names("mf"),
+        "default-dev": list(DEV),
+        "default-test": list(TEST),
     }
 
 
 def available() -> list[str]:
     """Every built-in benchmark name."""
-    return list(_SYNTHETIC) + list(_MF_SYNTHETIC) + _ml_names("ml") + _ml_names("mf") + _ml_names("tab")
+    return (list(_SYNTHETIC) + _shifted_names() + list(_MF_SYNTHETIC) + _ml_names("ml")
+            + _ml_names("ml", WIDE_MODELS) + _ml_names("mf") + _ml_names("tab"))
 
 
 def expand(names: list[str] | str) -> list[str]:
@@ -94,7 +120,7 @@ def expand(names: list[str] | str) -> list[str]:
         for name in filter(None, (s.strip() for s in item.split(","))):
             members = groups.get(name, [name])
             for m in members:
-                if m not in known and ":" not in m:
+                if m not in known and ":" not in m and _parse_shifted(m) is None:
                     raise UnknownBenchmarkError(_unknown_message(m))
                 if m not in out:
                     out.append(m)
@@ -116,6 +142,9 @@ def make_benchmark(name: str, rng: int | None = None) -> Any:
         return _SYNTHETIC[name](rng=rng)
     if name in _MF_SYNTHETIC:
         return _MF_SYNTHETIC[name](rng=rng)
+    shifted = _parse_shifted(name)
+    if shifted is not None:
+        return synthetic.Shifted(*shifted, rng=rng)
     prefix, _, rest = name.partition("-")
     if prefix in ("ml", "mf", "tab") and name in available():
         model, _, dataset = rest.partition("-")

@@ -2,7 +2,11 @@
 
 Branin, Hartmann-6, Levy, Rosenbrock and Ackley on their usual domains; ``Mixed`` (floats,
 integers and a categorical) and ``Conditional`` (a categorical switch that activates
-different sub-spaces); and two multi-fidelity variants (``BraninMF``, ``Hartmann6MF``)
+different sub-spaces); ``Shifted`` functions (Ackley, Levy, Rosenbrock, Styblinski-Tang,
+Rastrigin in any dimension) whose optimum is moved to a fixed point away from both the
+centre and the bounds of the box, so that no strategy gains from trying the centre or a
+corner first; ``IntegerLevy`` (integer-heavy, with a categorical) and
+``ShiftedConditional`` (two levels of conditions) built the same way; and two multi-fidelity variants (``BraninMF``, ``Hartmann6MF``)
 whose fidelity ``s`` in [0, 1] biases the function as in Kandasamy et al. (2017), with a
 nominal cost that grows with ``s``. Cost is nominal (evaluation units), not time.
 
@@ -18,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 from ConfigSpace import (
@@ -40,6 +45,10 @@ __all__ = [
     "Conditional",
     "BraninMF",
     "Hartmann6MF",
+    "Shifted",
+    "IntegerLevy",
+    "ShiftedConditional",
+    "off_centre_point",
     "branin",
     "hartmann6",
     "levy",
@@ -99,6 +108,18 @@ def rosenbrock(x: np.ndarray) -> np.ndarray:
     """Rosenbrock function; global minimum 0 at (1, ..., 1)."""
     x = np.asarray(x, dtype=float)
     return np.sum(100 * (x[..., 1:] - x[..., :-1] ** 2) ** 2 + (1 - x[..., :-1]) ** 2, axis=-1)
+
+
+def styblinski_tang(x: np.ndarray) -> np.ndarray:
+    """Styblinski-Tang, divided by the dimension; minimum -39.16617 at (-2.903534, ...)."""
+    x = np.asarray(x, dtype=float)
+    return np.sum(x**4 - 16 * x**2 + 5 * x, axis=-1) / (2 * x.shape[-1])
+
+
+def rastrigin(x: np.ndarray) -> np.ndarray:
+    """Rastrigin; global minimum 0 at the origin."""
+    x = np.asarray(x, dtype=float)
+    return 10 * x.shape[-1] + np.sum(x**2 - 10 * np.cos(2 * math.pi * x), axis=-1)
 
 
 def ackley(x: np.ndarray) -> np.ndarray:
@@ -257,6 +278,176 @@ class Conditional(AbstractBenchmark):
         else:
             value = 1 + (config["q0"] - 3) ** 2 / 10 + config["q1"] ** 2
         return float(value), 1.0, {"branch": b}
+
+
+def _levy_term(z: np.ndarray, i: int, d: int) -> np.ndarray:
+    """Coordinate ``i``'s share of ``levy`` in ``d`` dimensions (Levy is a sum of such terms)."""
+    w = 1 + (np.asarray(z, dtype=float) - 1) / 4
+    out = np.sin(math.pi * w) ** 2 if i == 0 else np.zeros_like(w)
+    if i < d - 1:
+        out = out + (w - 1) ** 2 * (1 + 10 * np.sin(math.pi * w + 1) ** 2)
+    else:
+        out = out + (w - 1) ** 2 * (1 + np.sin(2 * math.pi * w) ** 2)
+    return out
+
+
+def off_centre_point(name: str, dim: int) -> np.ndarray:
+    """A fixed point of the unit cube for problem ``name``: each coordinate uniform in
+    [0.1, 0.4] or [0.6, 0.9] (seeded by the name), so it is neither the centre nor a bound."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    u = rng.uniform(0.1, 0.4, dim)
+    return np.where(rng.random(dim) < 0.5, u, 1.0 - u)
+
+
+# function -> (box per dimension, location of the minimum per dimension, minimum value)
+_SHIFTABLE = {
+    "ackley": (ackley, (-32.768, 32.768), 0.0, 0.0),
+    "levy": (levy, (-10.0, 10.0), 1.0, 0.0),
+    "rosenbrock": (rosenbrock, (-5.0, 10.0), 1.0, 0.0),
+    "styblinski": (styblinski_tang, (-5.0, 5.0), -2.903534027771178, -39.16616570377142),
+    "rastrigin": (rastrigin, (-5.12, 5.12), 0.0, 0.0),
+}
+
+
+class Shifted(_BoxBenchmark):
+    """``function`` in ``dim`` dimensions on its usual box, its minimum moved off the centre.
+
+    ``f(x - t)`` with the translation ``t`` that puts the minimum at
+    :func:`off_centre_point` of the box. The name is ``<function><dim>-shifted``, e.g.
+    ``ackley16-shifted``; the optimum keeps its value.
+
+    Example:
+        >>> b = Shifted("levy", 4)
+        >>> x = {f"x{i}": v for i, v in enumerate(b.argmin)}
+        >>> abs(b.objective_function(x)["function_value"]) < 1e-12
+        True
+    """
+
+    def __init__(self, function: str, dim: int, rng: int | None = None):
+        super().__init__(rng)
+        if function not in _SHIFTABLE:
+            raise ValueError(f"unknown function {function!r}; shiftable: {', '.join(_SHIFTABLE)}")
+        if dim < 2:
+            raise ValueError(f"dim must be >= 2, got {dim}")
+        self._fn, (lo, hi), at, self.optimum = _SHIFTABLE[function]
+        self.name = f"{function}{dim}-shifted"
+        self.bounds = [(lo, hi)] * dim
+        self.argmin = lo + off_centre_point(self.name, dim) * (hi - lo)
+        self._shift = self.argmin - at
+
+    def _f(self, x):
+        return self._fn(x - self._shift)
+
+
+class IntegerLevy(AbstractBenchmark):
+    """Levy (8-D) over six integers, one float and a categorical; minimum moved off the centre.
+
+    Integers ``n0..n5`` with ranges [0, 10], [0, 30], [1, 64] (log), [-20, 20], [2, 9],
+    [0, 100]; a float ``r`` in [1e-3, 1] (log); ``mode`` in a / b / c, which moves the minimum
+    of ``n1`` and adds 0, 0.3 or 0.8. Each parameter is mapped to the Levy box [-10, 10]
+    through its unit-cube position; the minimum (0, mode a) lies at the integers nearest to
+    :func:`off_centre_point`, so the best reachable value is a little above 0.
+    """
+
+    name = "int-levy8"
+    family = "synthetic"
+    _INTS = [("n0", 0, 10, False), ("n1", 0, 30, False), ("n2", 1, 64, True), ("n3", -20, 20, False),
+             ("n4", 2, 9, False), ("n5", 0, 100, False)]
+    _MODE_SHIFT = {"a": 0.0, "b": 0.25, "c": -0.3}
+    _MODE_OFFSET = {"a": 0.0, "b": 0.3, "c": 0.8}
+
+    def get_configuration_space(self, seed: int | None = None) -> ConfigurationSpace:
+        cs = ConfigurationSpace(seed=seed)
+        cs.add([UniformIntegerHyperparameter(n, lo, hi, log=log) for n, lo, hi, log in self._INTS])
+        cs.add([UniformFloatHyperparameter("r", 1e-3, 1.0, log=True), CategoricalHyperparameter("mode", ["a", "b", "c"])])
+        return cs
+
+    def _unit(self, config: dict) -> np.ndarray:
+        u = []
+        for n, lo, hi, log in self._INTS:
+            v = float(config[n])
+            u.append((math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo)) if log else (v - lo) / (hi - lo))
+        u.append((math.log(config["r"]) - math.log(1e-3)) / -math.log(1e-3))
+        return np.array(u)
+
+    @property
+    def optimum(self) -> float:
+        """The exact minimum over the integer grid (Levy is a sum of one-coordinate terms)."""
+        best = math.inf
+        for mode in self._MODE_SHIFT:
+            target = self._target(mode)
+            total = self._MODE_OFFSET[mode]
+            for i, (n, lo, hi, log) in enumerate(self._INTS):
+                grid = np.arange(lo, hi + 1, dtype=float)
+                u = (np.log(grid) - math.log(lo)) / (math.log(hi) - math.log(lo)) if log else (grid - lo) / (hi - lo)
+                total += float(np.min(_levy_term(1.0 + 20.0 * (u - target[i]), i, 8)))
+            best = min(best, total)  # the float r reaches its target exactly: its term is 0
+        return best
+
+    def _target(self, mode: str) -> np.ndarray:
+        target = off_centre_point(self.name, 7)
+        target[1] += self._MODE_SHIFT[mode]
+        return target
+
+    def _evaluate(self, config, fidelity, rng):
+        u = self._unit(config)
+        target = off_centre_point(self.name, 7)
+        target[1] += self._MODE_SHIFT[config["mode"]]
+        z = 1.0 + 20.0 * (u - target)
+        return float(levy(np.append(z, 1.0))) + self._MODE_OFFSET[config["mode"]], 1.0, {}
+
+
+class ShiftedConditional(AbstractBenchmark):
+    """Two levels of conditions: ``kind`` picks a sub-problem, one of which has its own switch.
+
+    * ``kind=smooth``: shifted Rosenbrock over ``s0..s3`` in [-5, 10] (minimum 0.1 above the best);
+    * ``kind=rugged``: shifted Levy over ``r0, r1`` in [-10, 10] and integer ``r2`` in [-10, 10],
+      plus ``variant`` in {plain, scaled}: ``scaled`` activates ``r3`` in [1e-2, 1e2] (log),
+      which multiplies the value by ``1 + (log10 r3 - 0.7)^2`` and subtracts 0.05 (the global
+      minimum lies there);
+    * ``kind=flat``: a float ``f0`` in [0, 1]; 2 + f0 (never good).
+
+    Optima of the sub-problems sit at :func:`off_centre_point` of their boxes.
+    """
+
+    name = "cond-shifted"
+    family = "synthetic"
+
+    @property
+    def optimum(self) -> float:
+        at = -10.0 + 20.0 * off_centre_point(self.name + "/rugged", 3)
+        grid = np.arange(-10, 11, dtype=float)
+        rugged = float(np.min(_levy_term(grid - at[2] + 1.0, 2, 3)))  # r0, r1 reach their targets
+        return min(0.1, rugged - 0.05)
+
+    def get_configuration_space(self, seed: int | None = None) -> ConfigurationSpace:
+        F, I, C = UniformFloatHyperparameter, UniformIntegerHyperparameter, CategoricalHyperparameter
+        cs = ConfigurationSpace(seed=seed)
+        kind, variant = C("kind", ["smooth", "rugged", "flat"]), C("variant", ["plain", "scaled"])
+        smooth = [F(f"s{i}", -5.0, 10.0) for i in range(4)]
+        rugged = [F("r0", -10.0, 10.0), F("r1", -10.0, 10.0), I("r2", -10, 10)]
+        r3, f0 = F("r3", 1e-2, 1e2, log=True), F("f0", 0.0, 1.0)
+        cs.add([kind, *smooth, *rugged, variant, r3, f0])
+        cs.add([EqualsCondition(p, kind, "smooth") for p in smooth])
+        cs.add([EqualsCondition(p, kind, "rugged") for p in [*rugged, variant]])
+        cs.add([EqualsCondition(r3, variant, "scaled"), EqualsCondition(f0, kind, "flat")])
+        return cs
+
+    def _evaluate(self, config, fidelity, rng):
+        k = config["kind"]
+        if k == "smooth":
+            x = np.array([config[f"s{i}"] for i in range(4)])
+            at = -5.0 + 15.0 * off_centre_point(self.name + "/smooth", 4)
+            value = rosenbrock(x - at + 1.0) + 0.1
+        elif k == "rugged":
+            x = np.array([config["r0"], config["r1"], float(config["r2"])])
+            at = -10.0 + 20.0 * off_centre_point(self.name + "/rugged", 3)
+            value = levy(x - at + 1.0)
+            if config["variant"] == "scaled":
+                value = value * (1 + (math.log10(config["r3"]) - 0.7) ** 2) - 0.05
+        else:
+            value = 2.0 + config["f0"]
+        return float(value), 1.0, {"kind": k}
 
 
 class _MFMixin:
