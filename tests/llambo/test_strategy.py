@@ -32,8 +32,8 @@ def test_registered_with_a_base():
 @pytest.mark.parametrize("kwargs, message", [
     ({"api_key": "sk-x"}, "OPENAI_API_KEY"),
     ({"base": "llambo"}, "cannot fall back on itself"),
-    ({"surrogate": "forest"}, "surrogate must be one of llm, gp, none"),
-    ({"candidates": "random"}, "candidates must be one of llm, base"),
+    ({"surrogate": "forest"}, "surrogate must be one of 'llm', 'gp', 'none'"),
+    ({"candidates": "random"}, "candidates must be one of 'llm', 'base'"),
     ({"n_candidates": 0}, "n_candidates must be an integer >= 1"),
     ({"alpha": -1}, "alpha must be a number in"),
     ({"data_card": 3}, "data_card must be a dict or a string"),

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ConfigSpace import (
-    CategoricalHyperparameter,
     Constant,
     OrdinalHyperparameter,
     UniformFloatHyperparameter,

@@ -48,7 +48,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -60,6 +59,7 @@ from optuna.trial import FrozenTrial
 from hpo.strategies._history import config_key
 from hpo.strategies.base import BaseStrategy, Observation, Strategy, next_number
 from hpo.strategies.llambo.client import LLMClient, LLMError, redact_url
+from hpo.strategies.params import Boolean, Choice, Integer, Real
 from hpo.strategies.llambo.parsing import ParseReport, parse_configs, parse_score
 from hpo.strategies.llambo.prompts import (
     ProblemContext,
@@ -98,18 +98,6 @@ class _Fallback(Exception):
 def _add(into: dict, counts: Mapping[str, int]) -> None:
     for k, v in counts.items():
         into[k] = into.get(k, 0) + v
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 def _is_study(obj: Any) -> bool:
@@ -236,6 +224,13 @@ class LLAMBOStrategy(BaseStrategy):
     """
 
     name = "llambo"
+    params = {
+        "warm_start": Boolean(), "n_initial": Integer(0), "candidates": Choice(*_CANDIDATES),
+        "n_candidates": Integer(1), "n_templates": Integer(1), "surrogate": Choice(*_SURROGATES),
+        "n_samples": Integer(1), "alpha": Real(0, 10), "temperature": Real(0, 2), "top_p": Real(0, 1, open="low"),
+        "max_tokens": Integer(8, none=True), "max_examples": Integer(2), "shuffle_features": Boolean(),
+        "tolerance": Real(0, 1),
+    }
 
     def __init__(self, base: str | Strategy = "tpe", *, base_kwargs: dict | None = None, base_url: str | None = "env",
                  model: str | None = None, client: LLMClient | None = None, description: str | None = None,
@@ -245,11 +240,17 @@ class LLAMBOStrategy(BaseStrategy):
                  temperature: float = 0.8, top_p: float = 0.95, max_tokens: int | None = None,
                  max_examples: int = 40, shuffle_features: bool = False, tolerance: float = 0.05,
                  timeout: float = 60.0, max_retries: int = 2, max_concurrency: int = 2,
-                 cache: bool | str = True, **kwargs: Any):
-        if "api_key" in kwargs:
-            raise ValueError("llambo takes no api_key argument (strategy arguments are stored with the study); "
+                 cache: bool | str = True, **unknown: Any):
+        if "api_key" in unknown:
+            raise ValueError("LLAMBOStrategy takes no api_key (strategy arguments are stored with the study); "
                              "set OPENAI_API_KEY in the environment or pass client=LLMClient(api_key=...)")
-        super().__init__(**kwargs)
+        if unknown:
+            raise TypeError(f"LLAMBOStrategy got unexpected arguments {sorted(unknown)}")
+        super().__init__(warm_start=warm_start, n_initial=n_initial, candidates=candidates, n_candidates=n_candidates,
+                         n_templates=n_templates, surrogate="none" if surrogate is None else surrogate,
+                         n_samples=n_samples, alpha=alpha, temperature=temperature, top_p=top_p,
+                         max_tokens=max_tokens, max_examples=max_examples, shuffle_features=shuffle_features,
+                         tolerance=tolerance)
         from hpo.strategies.registry import make_strategy
 
         if isinstance(base, str) and base.partition(":")[0] == "llambo":
@@ -258,29 +259,10 @@ class LLAMBOStrategy(BaseStrategy):
             raise ValueError("base_kwargs only applies when base is a name; configure the instance directly")
         self.base_name = base if isinstance(base, str) else getattr(base, "name", type(base).__name__)
         self.base: Strategy = make_strategy(base, **(base_kwargs or {}))
-        if candidates not in _CANDIDATES:
-            raise ValueError(f"candidates must be one of {', '.join(_CANDIDATES)}, got {candidates!r}")
-        if surrogate is None:
-            surrogate = "none"
-        if surrogate not in _SURROGATES:
-            raise ValueError(f"surrogate must be one of {', '.join(_SURROGATES)}, got {surrogate!r}")
-        self.warm_start = bool(warm_start)
-        self.n_initial = _check_int("n_initial", n_initial, 0)
-        self.candidates, self.surrogate = candidates, surrogate
-        self.n_candidates = _check_int("n_candidates", n_candidates, 1)
-        self.n_templates = _check_int("n_templates", n_templates, 1)
-        self.n_samples = _check_int("n_samples", n_samples, 1)
-        self.max_examples = _check_int("max_examples", max_examples, 2)
-        self.alpha = _check_float("alpha", alpha, 0.0, 10.0)
-        self.temperature = _check_float("temperature", temperature, 0.0, 2.0)
-        self.top_p = _check_float("top_p", top_p, 0.0, 1.0)
-        self.tolerance = _check_float("tolerance", tolerance, 0.0, 1.0)
-        self.max_tokens = None if max_tokens is None else _check_int("max_tokens", max_tokens, 8)
-        self.shuffle_features = bool(shuffle_features)
         if isinstance(data_card, str):
             data_card = {"notes": data_card}
         if data_card is not None and not isinstance(data_card, Mapping):
-            raise ValueError(f"data_card must be a dict or a string, got {type(data_card).__name__}")
+            raise ValueError(f"LLAMBOStrategy: data_card must be a dict or a string, got {type(data_card).__name__}")
         self.description, self.data_card, self.metric = description, data_card, metric
         if client is None:
             url = os.environ.get("HPO_LLM_BASE_URL") or None if base_url == "env" else base_url
