@@ -75,7 +75,12 @@ def run(args) -> dict:
                              storage=storage, study_name=name, load_if_exists=True)
     t0, c0 = time.perf_counter(), time.process_time()
     if args.executor == "ray":
-        executor = hpo.RayExecutor(address=args.ray_address, scheduler=args.pruner,
+        scheduler = args.pruner
+        if args.pruner == "asha":  # rungs at epochs 1 and 2 of 3 (Ray's default rungs 1, 4, 16, ... miss short runs)
+            from ray.tune.schedulers import ASHAScheduler
+
+            scheduler = ASHAScheduler(max_t=args.epochs + 1, grace_period=1, reduction_factor=2)
+        executor = hpo.RayExecutor(address=args.ray_address, scheduler=scheduler,
                                    resources_per_trial={"cpu": args.threads, "gpu": 1 if args.device == "cuda" else 0})
         study.optimize(objective, max_trials=args.trials, executor=executor)
     else:

@@ -8,7 +8,8 @@ error (``1 - accuracy``, or the cross-entropy with ``metric="loss"``): ``directi
 User attributes: trainable and total parameters, train seconds (wall and CPU), device, the
 per-evaluation curve, the learned learning rate, the test accuracy, and ``adapter_path`` when the
 trial set a new best and its adapter was saved with peft's ``save_pretrained`` under
-``artifact_dir/<study name>/trial-<n>``. :func:`load_adapter` reloads one for prediction.
+``artifact_dir/<study name>/trial-<n>`` (on Ray workers, which do not see the study, every trial
+saves under ``artifact_dir/ray/``). :func:`load_adapter` reloads one for prediction.
 
 Example (a tiny run: 2 steps on 16 examples, 16 tokens each):
     >>> import hpo
@@ -102,6 +103,7 @@ class LoRAObjective:
         self.epochs, self.max_steps, self.eval_every = epochs, max_steps, eval_every
         self.metric, self.optimizer = metric, optimizer
         self.hypergrad_lr, self.hypergrad_mode = hypergrad_lr, hypergrad_mode
+        self._device_spec, self._threads = device, threads
         self.device = resolve_device(device, threads=threads)
         self.seed, self.train_size, self.max_length = int(seed), train_size, max_length
         self.artifact_dir = Path(artifact_dir) if artifact_dir is not None else None
@@ -194,6 +196,7 @@ class LoRAObjective:
         import torch
 
         config = self.config(params)
+        self.device = resolve_device(self._device_spec, threads=self._threads)  # in this process (a Ray worker too)
         encoded = self._encode()
         torch.manual_seed(self.seed)
         model = self.build_model(config)
@@ -252,8 +255,9 @@ class LoRAObjective:
     def _maybe_save(self, model: Any, trial: Any, value: float, config: dict) -> Path | None:
         if self.artifact_dir is None or trial is None:
             return None
+        # a Ray worker's trial has no study: it cannot tell the best so far, so every trial saves
         study = getattr(getattr(trial, "optuna_trial", trial), "study", None)
-        name = getattr(study, "study_name", None) or "study"
+        name = getattr(study, "study_name", None) or "ray"
         if study is not None:
             try:
                 best = study.best_value
