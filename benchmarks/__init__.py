@@ -4,8 +4,12 @@ Modules, one job each: :mod:`benchmarks.base` (the HPOBench interface),
 :mod:`benchmarks.synthetic`, :mod:`benchmarks.ml` (live scikit-learn problems and their
 multi-fidelity variants), :mod:`benchmarks.tabular` (the ML family precomputed on a grid),
 :mod:`benchmarks.registry` (names, suites, ``module:Class`` paths), :mod:`benchmarks.peers`
-(optuna, hyperopt, SMAC3, HEBO run natively), :mod:`benchmarks.runner`,
-:mod:`benchmarks.scoring`, :mod:`benchmarks.report` and :mod:`benchmarks.cli` (``hpo bench``).
+(each native library's own loop, once), :mod:`benchmarks.runner` (every run, in worker
+processes), :mod:`benchmarks.scoring` (Bayesmark scores and the paired tests),
+:mod:`benchmarks.report`, :mod:`benchmarks.resultfiles` (machine metadata, JSON + markdown,
+packed run records), :mod:`benchmarks.experiments` (experiments as data: sweeps run by the
+runner) and :mod:`benchmarks.cli` (``hpo bench``, ``hpo demo``; plugged into ``hpo`` through the
+``hpo.commands`` entry point).
 
 As a library (e.g. to add strategies to the committed standard run; finished runs are skipped)::
 

@@ -1,11 +1,19 @@
-"""``hpo bench``: list the benchmarks, run a sweep, write a report.
+"""``hpo bench``: list the benchmarks, run a sweep, write a report, run the experiments; ``hpo demo``.
 
-The typer sub-app ``app`` is mounted by ``hpo/cli.py`` as ``hpo bench``::
+The ``hpo`` command finds these through the ``hpo.commands`` entry-point group (``pyproject.toml``):
+:func:`register` adds the sub-app ``app`` as ``hpo bench`` and :func:`demo` as ``hpo demo``, so
+``hpo/`` never imports this package::
 
     hpo bench list
     hpo bench run --benchmarks standard --strategies hpo,peers --seeds 10 --budget 50 --jobs 2 --out results/
     hpo bench report results/ --out report/
-    hpo bench pruning --seeds 10 --budget 50   # pruners at equal total cost (benchmarks.pruning)
+    hpo bench compare results/ rerun/            # folders or .jsonl.gz archives
+    hpo bench experiment list                    # experiments as data (benchmarks.experiments)
+    hpo bench experiment run homopt --jobs 2
+    hpo bench pruning --seeds 10 --budget 50     # pruners at equal total cost
+    hpo bench eval-timing                        # one evaluation of every built-in problem
+    hpo bench surrogate-timing                   # surrogate fit / predict costs
+    hpo bench build-tabular                      # rebuild the tabular problems' table
 
 ``--strategies`` takes hpo strategy names (``tpe``, ``homopt:gp``), peer names
 (``optuna-tpe``, ``hebo``, ...), pruned multi-fidelity variants (``tpe+asha``, ``random+median``
@@ -22,6 +30,9 @@ import typer
 
 app = typer.Typer(help="Benchmarks: HPOBench-style problems, a side-by-side runner, Bayesmark-style scores.",
                   no_args_is_help=True, add_completion=False)
+experiment_app = typer.Typer(help="Experiments as data: named sweeps run by the runner, scored, reported.",
+                             no_args_is_help=True, add_completion=False)
+app.add_typer(experiment_app, name="experiment")
 
 
 def _fail(message: str) -> None:
@@ -157,10 +168,10 @@ def report_cmd(
 
 @app.command("compare")
 def compare_cmd(
-    first: str = typer.Argument(..., help="a results folder (e.g. the committed run)"),
-    second: str = typer.Argument(..., help="another results folder (e.g. a rerun of some of it)"),
+    first: str = typer.Argument(..., help="a results folder or .jsonl.gz archive (e.g. the committed run)"),
+    second: str = typer.Argument(..., help="another results folder or archive (e.g. a rerun of some of it)"),
 ) -> None:
-    """Check that the runs two folders share are identical (configurations and losses); exit 1 if not."""
+    """Check that the runs two folders (or archives) share are identical (configurations and losses); exit 1 if not."""
     from benchmarks.runner import compare_results
 
     try:
@@ -177,7 +188,7 @@ def compare_cmd(
 
 @app.command("pruning")
 def pruning_cmd(
-    out: str = typer.Option("benchmarks/results/pruning", help="folder for the runs (runs/) and the report"),
+    out: str = typer.Option("benchmarks/results/pruning", help="folder for the runs (runs/), the archive and the report"),
     benchmarks: str = typer.Option("branin-mf,hartmann6-mf,mf-linear-diabetes", "--benchmarks", "-b",
                                    help="multi-fidelity problems, comma-separated"),
     bases: str = typer.Option("tpe,random", help="hpo strategies to prune"),
@@ -189,10 +200,14 @@ def pruning_cmd(
     report_only: bool = typer.Option(False, "--report-only", help="only rewrite the report from the runs there"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ) -> None:
-    """Pruning and ASHA at equal total cost: <base>+<pruner> on multi-fidelity problems, then the report."""
-    from benchmarks import pruning
+    """Pruning and ASHA at equal total cost: <base>+<pruner> on multi-fidelity problems, then the report.
+
+    With the defaults this is ``hpo bench experiment run pruning``; the folder's notes.md goes under the title.
+    """
+    from benchmarks import experiments
+    from benchmarks.experiments.pruning import experiment
     from benchmarks.registry import UnknownBenchmarkError
-    from benchmarks.runner import UnknownStrategyNameError, check_strategies
+    from benchmarks.runner import UnknownStrategyNameError
 
     if seeds < 1 or budget < 1 or jobs < 1:
         _fail(f"--seeds, --budget and --jobs must be >= 1 (got {seeds}, {budget}, {jobs})")
@@ -201,14 +216,180 @@ def pruning_cmd(
     except ValueError:
         _fail(f"--costs must be numbers like 10,25,50, got {costs!r}")
     try:
-        if not report_only:
-            check_strategies(pruning.strategies(_split([bases]), _split([pruners])))
-            pruning.run(out, _split([benchmarks]), _split([bases]), _split([pruners]), seeds, budget, jobs,
-                        progress=not quiet)
-        md = pruning.report(out, cost_list, command=f"hpo bench pruning --out {out} --report-only --costs {costs}")
+        exp = experiment(out, _split([benchmarks]), _split([bases]), _split([pruners]), seeds, budget, cost_list)
+        md = experiments.report(exp) if report_only else experiments.run(exp, jobs=jobs, progress=not quiet)
     except (UnknownBenchmarkError, UnknownStrategyNameError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"wrote {md} and pruning.json, pruning.png beside it")
+
+
+@experiment_app.command("list")
+def experiment_list_cmd() -> None:
+    """The experiments, with their runs and where their results live."""
+    from benchmarks import experiments
+
+    for name in experiments.names():
+        exp = experiments.get(name)
+        specs = exp.specs()
+        typer.echo(f"{name}: {exp.title}; {len(specs)} runs, "
+                   f"{len({s.strategy for s, _ in specs})} strategies x {len({s.benchmark for s, _ in specs})} problems; "
+                   f"{exp.archive}")
+
+
+def _experiment(name: str):
+    from benchmarks import experiments
+
+    try:
+        return experiments.get(name)
+    except experiments.UnknownExperimentError as e:
+        _fail(str(e))
+
+
+@experiment_app.command("run")
+def experiment_run_cmd(
+    name: str = typer.Argument(..., help="an experiment (hpo bench experiment list)"),
+    jobs: int = typer.Option(2, help="worker processes"),
+    seeds: Optional[int] = typer.Option(None, help="only the first k seeds of each sweep"),
+    problems: Optional[List[str]] = typer.Option(None, "--problems", "-p", help="only these problems, comma-separated"),
+    strategies: Optional[List[str]] = typer.Option(None, "--strategies", "-s", help="only these strategies"),
+    out: Optional[str] = typer.Option(None, help="run the subset afresh into this folder (to compare with the archive)"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Run an experiment's missing runs, pack them into its archive, write its report (or rerun a subset with --out)."""
+    from benchmarks import experiments
+    from benchmarks.registry import UnknownBenchmarkError
+    from benchmarks.runner import UnknownStrategyNameError
+
+    exp = _experiment(name)
+    if jobs < 1:
+        _fail(f"--jobs must be >= 1 (got {jobs})")
+    try:
+        md = experiments.run(exp, jobs=jobs, seeds=seeds, problems=_split(problems) or None,
+                             strategies=_split(strategies) or None, out=out, progress=not quiet)
+    except (UnknownBenchmarkError, UnknownStrategyNameError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    if md is None:
+        typer.echo(f"runs in {out}; compare with: hpo bench compare {exp.archive} {out}")
+    else:
+        typer.echo(f"wrote {md}; runs packed into {exp.archive}")
+
+
+@experiment_app.command("report")
+def experiment_report_cmd(name: str = typer.Argument(..., help="an experiment (hpo bench experiment list)")) -> None:
+    """Write an experiment's report again from its archive (and run folder, packed first)."""
+    from benchmarks import experiments
+
+    exp = _experiment(name)
+    try:
+        md = experiments.report(exp)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {md}")
+
+
+@app.command("eval-timing")
+def eval_timing_cmd(
+    benchmarks: str = typer.Option("all", "--benchmarks", "-b", help="names or suites, comma-separated; 'all': every built-in"),
+    configs: int = typer.Option(5, help="configurations per problem"),
+    out: str = typer.Option("benchmarks/results/eval_timing", help="output path without extension (.json and .md)"),
+    report_only: bool = typer.Option(False, "--report-only", help="rewrite the markdown from the JSON already at --out"),
+) -> None:
+    """Time one evaluation of every built-in problem (CPU time), per problem and per family."""
+    from benchmarks import eval_timing
+    from benchmarks.registry import UnknownBenchmarkError
+
+    try:
+        if report_only:
+            md = eval_timing.rewrite(out)
+        else:
+            names = "all" if benchmarks == "all" else _split([benchmarks])
+            rows = eval_timing.measure(names, configs, progress=typer.echo)
+            command = "hpo bench eval-timing" + (f" --benchmarks {benchmarks}" if benchmarks != "all" else "") + (
+                f" --configs {configs}" if configs != 5 else "")
+            md = eval_timing.write(rows, out, command, configs)
+    except (UnknownBenchmarkError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(md.read_text().split("\n## Per problem")[0])
+
+
+@app.command("surrogate-timing")
+def surrogate_timing_cmd(
+    repeats: int = typer.Option(3, help="runs per figure (the median is reported)"),
+    out: str = typer.Option("benchmarks/results/surrogate_timing", help="output path without extension (.json and .md)"),
+) -> None:
+    """Fit and predict CPU times of the surrogates (GP, forests, GAM) at 50 / 200 / 500 rows."""
+    import time
+
+    from benchmarks import surrogate_timing
+
+    if repeats < 1:
+        _fail(f"--repeats must be >= 1 (got {repeats})")
+    t0 = time.perf_counter()
+    rows = surrogate_timing.run(repeats, progress=typer.echo)
+    typer.echo(f"wrote {surrogate_timing.write(rows, out, repeats, time.perf_counter() - t0)}")
+
+
+@app.command("build-tabular")
+def build_tabular_cmd(
+    out: str = typer.Option("benchmarks/data/tabular.jsonl", help="the table to write (JSON lines)"),
+    jobs: int = typer.Option(1, help="worker processes"),
+    models: Optional[List[str]] = typer.Option(None, help="only these models, comma-separated (default: all)"),
+    datasets: Optional[List[str]] = typer.Option(None, help="only these datasets, comma-separated (default: all)"),
+) -> None:
+    """Rebuild the tabular problems' table: every grid point of every (model, dataset), cross-validated."""
+    from pathlib import Path
+
+    from benchmarks.ml import DATASETS, MODELS
+    from benchmarks.tabular import build_table
+
+    ms, ds = _split(models) or list(MODELS), _split(datasets) or list(DATASETS)
+    unknown = [x for x in ms if x not in MODELS] + [x for x in ds if x not in DATASETS]
+    if unknown or jobs < 1:
+        _fail(f"unknown model or dataset {unknown[0]!r}; models: {', '.join(MODELS)}; datasets: {', '.join(DATASETS)}"
+              if unknown else f"--jobs must be >= 1 (got {jobs})")
+    build_table(Path(out), ms, ds, jobs)
+
+
+def demo(
+    benchmark: str = typer.Option("ml-svm-digits", "--benchmark", help="a built-in benchmark (hpo bench list)"),
+    strategy: str = typer.Option("tpe", "--strategy"),
+    n_trials: int = typer.Option(30, "--n-trials", min=1),
+    storage: str = typer.Option("sqlite:///hpo-demo.db", "--storage"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Tune a built-in benchmark, stored in SQLite, and print the best trials."""
+    import optuna
+
+    import hpo
+    from benchmarks.registry import make_benchmark
+    from hpo.cli import best
+    from hpo.study import failed_trial_log
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    failed_trial_log.show_tracebacks = False
+    name = f"demo-{benchmark}-{strategy}"
+    try:
+        bench = make_benchmark(benchmark, rng=seed)
+        study = hpo.create_study(space=bench.get_configuration_space(seed), strategy=strategy, storage=storage,
+                                 study_name=name, seed=seed, load_if_exists=True)
+    except (ValueError, KeyError) as e:
+        _fail(str(e).strip("'\""))
+
+    def objective(trial: hpo.Trial) -> float:
+        result = bench.objective_function(trial.params)
+        for key, value in (result.get("info") or {}).items():
+            if isinstance(value, (int, float, str, bool)):
+                trial.set_user_attr(key, value)
+        return result["function_value"]
+
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=True)
+    best(study_name=name, storage=storage, top=10)
+
+
+def register(root: typer.Typer) -> None:
+    """The ``hpo.commands`` entry point: ``hpo bench`` and ``hpo demo`` on the ``hpo`` app."""
+    root.add_typer(app, name="bench", help="Run strategies x benchmarks x seeds, score, report; experiments.")
+    root.command("demo")(demo)
 
 
 class _progress:

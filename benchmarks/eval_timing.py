@@ -7,8 +7,9 @@ lowest one. It reports the CPU time of this process (the machine is shared, so e
 would measure the load) and elapsed time beside it. Evaluations run on one thread, as the
 runner's workers do.
 
-Run: ``OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.eval_timing`` (writes
-``benchmarks/results/eval_timing.json`` and ``.md``); ``--benchmarks ml,synthetic`` for a part.
+Run: ``OMP_NUM_THREADS=1 nice -n 10 hpo bench eval-timing`` (writes
+``benchmarks/results/eval_timing.json`` and ``.md``); ``--benchmarks ml,synthetic`` for a part,
+``--report-only`` to rewrite the markdown from the JSON.
 
 Example:
     >>> rows = time_benchmark("branin", n_configs=2)
@@ -20,23 +21,20 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 from benchmarks.registry import available, expand, make_benchmark
+from benchmarks.resultfiles import describe, machine, write_outputs
 
-__all__ = ["time_benchmark", "family_table", "main"]
+__all__ = ["time_benchmark", "family_table", "measure", "write", "rewrite", "OUT"]
 
-RESULTS = Path(__file__).resolve().parent / "results"
+OUT = Path(__file__).resolve().parent / "results" / "eval_timing"
 
 
 def _lowest(space) -> dict:
@@ -96,13 +94,13 @@ def family_table(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _markdown(families: list[dict], rows: list[dict], command: str, n_configs: int, date: str) -> str:
+def _markdown(families: list[dict], rows: list[dict], command: str, n_configs: int, meta: dict) -> str:
     lines = [
         "# Time per evaluation, per family",
         "",
         f"Command: `{command}`; {n_configs} configurations sampled per problem (seed 0), each evaluated once (after one untimed warm-up evaluation) at the "
         "maximum fidelity and, for multi-fidelity problems, once at the lowest; CPU time of one process on one thread. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores; measured {date}.",
+        f"Machine: {describe(meta, ())}; measured {meta['date']}.",
         "",
         "| family | fidelity | problems | median ms / evaluation | mean ms / evaluation | slowest problem (mean ms) |",
         "|---|---|---:|---:|---:|---|",
@@ -125,39 +123,42 @@ def _markdown(families: list[dict], rows: list[dict], command: str, n_configs: i
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.eval_timing", description=__doc__.split("\n\n")[0])
-    p.add_argument("--benchmarks", default="all", help="names or suites, comma-separated; 'all' for every built-in")
-    p.add_argument("--configs", type=int, default=5, help="configurations per problem")
-    p.add_argument("--out", default=str(RESULTS / "eval_timing"), help="output path without extension")
-    p.add_argument("--report-only", action="store_true", help="rewrite the markdown from the JSON already at --out")
-    args = p.parse_args(argv)
-    if args.configs < 1:
-        p.error(f"--configs must be >= 1 (got {args.configs})")
-    out = Path(args.out)
-    if args.report_only:
-        if not out.with_suffix(".json").is_file():
-            p.error(f"--report-only needs {out.with_suffix('.json')}; run without --report-only first")
-        saved = json.loads(out.with_suffix(".json").read_text())
-        rows, command, n_configs, date = saved["problems"], saved["command"], saved["configs"], saved["date"]
-    else:
-        names = available() if args.benchmarks == "all" else expand(args.benchmarks)
-        rows = []
-        for i, name in enumerate(names, 1):
-            rows += time_benchmark(name, args.configs)
+def measure(names: Sequence[str] | str = "all", n_configs: int = 5,
+            progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Rows of :func:`time_benchmark` for ``names`` (names or suites; ``"all"``: every built-in)."""
+    if n_configs < 1:
+        raise ValueError(f"--configs must be >= 1 (got {n_configs})")
+    names = available() if names == "all" else expand(list(names))
+    rows: list[dict] = []
+    for i, name in enumerate(names, 1):
+        rows += time_benchmark(name, n_configs)
+        if progress:
             done = ", ".join(f"{r['fidelity']} {r['cpu_ms_median']:.1f} ms" for r in rows if r["benchmark"] == name)
-            print(f"[{i}/{len(names)}] {name}: {done}", flush=True)
-        command = " ".join(["python -m benchmarks.eval_timing", *(sys.argv[1:] if argv is None else argv)])
-        n_configs, date = args.configs, f"{datetime.now(timezone.utc):%Y-%m-%d}"
+            progress(f"[{i}/{len(names)}] {name}: {done}")
+    return rows
+
+
+def write(rows: list[dict], out: str | Path, command: str, n_configs: int, meta: dict | None = None) -> Path:
+    """``<out>.json`` (every row, the machine) and ``<out>.md``; returns the markdown path."""
+    meta = meta or machine()
     families = family_table(rows)
-    text = _markdown(families, rows, command, n_configs, date)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(
-        json.dumps({"command": command, "date": date, "configs": n_configs, "families": families, "problems": rows}, indent=1))
-    print(text.split("\n## Per problem")[0])
-    return 0
+    data = {"command": command, "date": meta["date"], "configs": n_configs, "machine": meta, "families": families,
+            "problems": rows}
+    return write_outputs(Path(out), data, _markdown(families, rows, command, n_configs, meta))
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def rewrite(out: str | Path) -> Path:
+    """The markdown again from ``<out>.json`` (as measured, with its command and machine)."""
+    path = Path(f"{out}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"--report-only needs {path}; run without --report-only first")
+    saved = json.loads(path.read_text())
+    return write(saved["problems"], out, saved["command"], saved["configs"], saved["machine"])
+
+
+if __name__ == "__main__":  # the former entry point, kept for the committed results' command: `hpo bench eval-timing`
+    import sys
+
+    from benchmarks.cli import app
+
+    app(["eval-timing", *sys.argv[1:]])

@@ -10,7 +10,14 @@ so a rerun reproduces every configuration and loss exactly; times are recorded, 
 
 Per trial the file keeps the loss, the configuration, the objective time and the strategy
 overhead (time from the end of one evaluation to the start of the next: the ask, the tell and
-anything the library does in between), plus errors.
+anything the library does in between; elapsed and CPU time of the worker), plus errors.
+
+Variants: an experiment (:mod:`benchmarks.experiments`) names a strategy with settings, a
+:class:`Variant`: an hpo strategy or a peer, its arguments (``strategy_kwargs``, or the peer's
+library settings), a warm start (the run begins from N random configurations of the problem,
+evaluated but not counted in the budget: the same N for every strategy on that seed) and, for
+hpo strategies, worker processes (``n_jobs``). A variant's runs are seeded from its own name and
+the record keeps its settings.
 
 Pruning and ASHA: a strategy named ``<hpo strategy>+<pruner>`` (``tpe+asha``,
 ``random+median``, ``gp+hyperband``) runs on a multi-fidelity benchmark (``branin-mf``,
@@ -42,14 +49,17 @@ import time
 import traceback
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from benchmarks.resultfiles import THREAD_VARS, git_state, read_records, run_key, write_json
+
 __all__ = [
     "RunSpec",
+    "Variant",
     "run_suite",
     "run_one",
     "plan",
@@ -64,7 +74,6 @@ __all__ = [
 ]
 
 DEFAULT_PEERS = ["optuna-tpe", "optuna-gp", "optuna-random", "hyperopt", "smac3-hpo", "hebo"]
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # a rough relative cost per run, to start the slow runs first and balance the workers
 _COST_HINT = {"hebo": 50, "smac": 12, "smac-bb": 20, "smac3-hpo": 12, "smac3-bb": 20, "gp": 15, "optuna-gp": 15}
 
@@ -88,6 +97,36 @@ class RunSpec:
         return zlib.crc32(f"{self.strategy}|{self.benchmark}|{self.seed}".encode()) & 0x7FFFFFFF
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A strategy name's settings in an experiment: what runs, with which arguments, how.
+
+    ``base`` is an hpo strategy (``"tpe"``, ``"homopt:tpe"``, ``"tpe+asha"``) or a peer
+    (``"optuna-tpe"``); ``kwargs`` are the hpo strategy's ``strategy_kwargs`` or the peer's library
+    settings (:func:`benchmarks.peers.run_peer`); ``warm_start`` completed random trials precede
+    the budget; ``n_jobs`` worker processes run an hpo strategy's Study (``Study.optimize``).
+
+    Example:
+        >>> Variant("optuna-tpe", {"multivariate": True}).describe()
+        {'base': 'optuna-tpe', 'kwargs': {'multivariate': True}, 'warm_start': 0, 'n_jobs': 1}
+    """
+
+    base: str
+    kwargs: dict = field(default_factory=dict)
+    warm_start: int = 0
+    n_jobs: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.warm_start, int) or self.warm_start < 0:
+            raise ValueError(f"warm_start must be a whole number >= 0, got {self.warm_start!r}")
+        if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
+            raise ValueError(f"n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
+
+    def describe(self) -> dict:
+        """The settings as plain data (kept in each run record)."""
+        return {"base": self.base, "kwargs": dict(self.kwargs), "warm_start": self.warm_start, "n_jobs": self.n_jobs}
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", name)
 
@@ -102,15 +141,22 @@ def _is_peer(name: str) -> bool:
     return name in PEERS
 
 
-def check_strategies(names: Sequence[str]) -> list[str]:
-    """Validate strategy names (hpo strategies or peers); raise listing what exists."""
+def check_strategies(names: Sequence[str], variants: Mapping[str, Variant] | None = None) -> list[str]:
+    """Validate strategy names (hpo strategies, peers, or ``variants``' names); raise listing what exists."""
     from benchmarks.peers import PEERS, available_peers
     from hpo.strategies import available
 
     from hpo.pruners import PRUNERS
 
+    variants = variants or {}
     hpo_names = available()
-    for name in names:
+    for given in names:
+        v = variants.get(given)
+        name = v.base if v is not None else given
+        if v is not None and (v.n_jobs > 1 or v.warm_start) and "+" in name:
+            raise UnknownStrategyNameError(f"{given!r}: n_jobs and warm_start do not combine with a pruner ({name!r})")
+        if v is not None and v.n_jobs > 1 and (name in PEERS or v.warm_start):
+            raise UnknownStrategyNameError(f"{given!r}: n_jobs > 1 needs an hpo strategy without a warm start")
         base, pruner = _split_pruner(name)
         if pruner is not None:
             if pruner not in PRUNERS:
@@ -129,12 +175,18 @@ def check_strategies(names: Sequence[str]) -> list[str]:
     return list(names)
 
 
-def plan(strategies: Sequence[str], benchmarks: Sequence[str], seeds: int | Iterable[int], budget: int) -> list[RunSpec]:
+def plan(strategies: Sequence[str], benchmarks: Sequence[str], seeds: int | Iterable[int], budget: int,
+         variants: Mapping[str, Variant] | None = None) -> list[RunSpec]:
     """Every run of the sweep: seed by seed (an interrupted sweep leaves whole seeds done), and
     within a seed the slow strategies first (so the workers finish together)."""
+    variants = variants or {}
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     specs = [RunSpec(s, b, k, int(budget)) for b in benchmarks for s in strategies for k in seed_list]
-    return sorted(specs, key=lambda r: (seed_list.index(r.seed), -_COST_HINT.get(r.strategy.partition(":")[0], 1)))
+
+    def cost(name: str) -> int:
+        return _COST_HINT.get((variants[name].base if name in variants else name).partition(":")[0], 1)
+
+    return sorted(specs, key=lambda r: (seed_list.index(r.seed), -cost(r.strategy)))
 
 
 # --- one run ---------------------------------------------------------------------
@@ -151,22 +203,28 @@ class _Recorder:
     multi-fidelity run evaluates a lower rung); the budget counts resource.
     """
 
-    def __init__(self, bench: Any, budget: int):
-        self.bench, self.budget = bench, budget
+    def __init__(self, bench: Any, budget: int, sleep: float = 0.0):
+        self.bench, self.budget, self.sleep = bench, budget, sleep
         self.trials: list[dict] = []
         self.used = 0.0
-        self.t_last = time.perf_counter()
+        self.start()
+
+    def start(self) -> None:
+        """Overhead is counted from now (after the study is built and any warm start is in)."""
+        self.t_last, self.c_last = time.perf_counter(), time.process_time()
 
     def __call__(self, config: dict, fidelity: dict | None = None, resource: float = 1.0, trial: int | None = None,
                  fraction: float = 1.0) -> float:
-        t0 = time.perf_counter()
-        overhead = t0 - self.t_last
+        t0, c0 = time.perf_counter(), time.process_time()
+        overhead, overhead_cpu = t0 - self.t_last, c0 - self.c_last
         if self.used + resource > self.budget + 1e-9:
             if fidelity is not None:
                 raise _BudgetSpent
             raise RuntimeError(f"the strategy asked for more than its budget of {self.budget} evaluations")
         config = {k: (v.item() if hasattr(v, "item") else v) for k, v in config.items()}
         error, cost = None, None
+        if self.sleep:
+            time.sleep(self.sleep)
         try:
             res = self.bench.objective_function(config, fidelity=fidelity) if fidelity else self.bench.objective_function(config)
             loss = float(res["function_value"])
@@ -181,20 +239,42 @@ class _Recorder:
             "cost": None if cost is None else float(cost),
             "objective_s": t1 - t0,
             "overhead_s": overhead,
+            "overhead_cpu_s": overhead_cpu,
             "error": error,
         }
         if fidelity is not None:
             entry.update(fidelity=fidelity, resource=resource, trial=trial, fraction=fraction)
         self.trials.append(entry)
-        self.t_last = time.perf_counter()
+        self.start()
         return loss
 
 
-def _run_hpo(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: int) -> None:
+def warm_start_history(bench: Any, cs: Any, n: int, seed: int) -> list[tuple[dict, float]]:
+    """``n`` random configurations of ``cs`` (seeded by the run's ``seed`` only, so every strategy
+    on that seed starts from the same ones) with their losses."""
     import hpo
 
-    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed)
-    objective.t_last = time.perf_counter()
+    configs = hpo.Space(cs).sample(n, seed=seed) if n else []
+    return [(c, float(bench.objective_function(c)["function_value"])) for c in configs]
+
+
+def _warm_start_study(study: Any, history: Sequence[tuple[dict, float]]) -> None:
+    import optuna
+
+    dists = study.space.distributions
+    study.optuna_study.add_trials([optuna.trial.create_trial(params=c, distributions={k: dists[k] for k in c}, value=v)
+                                   for c, v in history])
+
+
+def _run_hpo(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: int, kwargs: dict | None = None,
+             history: Sequence[tuple[dict, float]] = ()) -> None:
+    import hpo
+
+    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
+                             strategy_kwargs=kwargs or None)
+    objective.start()  # a warm start's telling counts in the first trial's overhead, as for the peers
+    if history:
+        _warm_start_study(study, history)
     for _ in range(budget):
         trial = study.ask()
         loss = objective(dict(trial.params))
@@ -202,6 +282,40 @@ def _run_hpo(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: in
             study.tell(trial, loss)
         else:
             study.tell(trial, None, state="fail")
+
+
+class _Evaluate:
+    """A Study objective for worker processes: evaluates the benchmark, records its own time."""
+
+    def __init__(self, bench: Any, sleep: float):
+        self.bench, self.sleep = bench, sleep
+
+    def __call__(self, trial: Any) -> float:
+        t0 = time.perf_counter()
+        if self.sleep:
+            time.sleep(self.sleep)
+        loss = float(self.bench.objective_function(trial.params)["function_value"])
+        trial.set_user_attr("objective_s", time.perf_counter() - t0)
+        return loss
+
+
+def _run_hpo_parallel(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: int, kwargs: dict | None,
+                      n_jobs: int) -> None:
+    """``Study.optimize`` with ``n_jobs`` worker processes; the trials are recorded afterwards, in
+    trial-number order (no per-trial overhead: the workers overlap)."""
+    import hpo
+    from optuna.trial import TrialState
+
+    study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
+                             strategy_kwargs=kwargs or None)
+    study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget, n_jobs=n_jobs)
+    for t in sorted(study.trials, key=lambda t: t.number):
+        done = t.state == TrialState.COMPLETE
+        objective.trials.append({
+            "config": dict(t.params), "loss": t.value if done and math.isfinite(t.value) else None, "cost": None,
+            "objective_s": float(t.user_attrs.get("objective_s", math.nan)), "overhead_s": None,
+            "overhead_cpu_s": None, "error": None if done else str(t.user_attrs.get("error", t.state.name)),
+        })
 
 
 RUNGS = 4  # rungs at max/27, max/9, max/3 and max (reduction factor 3)
@@ -261,7 +375,8 @@ def _pruner_text(name: str) -> str:
     return f"{type(p).__name__}({args})"
 
 
-def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: _Recorder, budget: int, seed: int) -> None:
+def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: _Recorder, budget: int, seed: int,
+                    kwargs: dict | None = None) -> None:
     """Successive rungs per trial with an optuna pruner; the budget counts full-evaluation equivalents.
 
     A trial that goes on to the next rung is assumed to continue training (resource is the
@@ -274,8 +389,8 @@ def _run_hpo_pruned(strategy: str, pruner: str, bench: Any, cs: Any, objective: 
     # a fixed study name: optuna's HyperbandPruner assigns trials to brackets by a hash of the
     # study name and the trial number, and an unnamed study gets a random one
     study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
-                             pruner=ladder_pruner(pruner), study_name=f"bench-{seed}")
-    objective.t_last = time.perf_counter()
+                             pruner=ladder_pruner(pruner), study_name=f"bench-{seed}", strategy_kwargs=kwargs or None)
+    objective.start()
     try:
         while objective.used < budget - 1e-9:
             trial = study.ask()
@@ -300,27 +415,39 @@ def _split_pruner(strategy: str) -> tuple[str, str | None]:
     return base, (pruner if plus else None)
 
 
-def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
-    """Run one spec and return its record; with ``out`` the record is also written (atomically)."""
+def run_one(spec: RunSpec, out: str | Path | None = None, variant: Variant | None = None, sleep: float = 0.0) -> dict:
+    """Run one spec and return its record; with ``out`` the record is also written (atomically).
+
+    ``variant`` gives the settings of a variant's name (:class:`Variant`); ``sleep`` seconds are
+    added to every evaluation (so that parallel workers overlap).
+    """
     from benchmarks.peers import PeerStopped, run_peer
     from benchmarks.registry import make_benchmark
 
     t0, c0 = time.perf_counter(), time.process_time()
     bench = make_benchmark(spec.benchmark)
     cs = bench.get_configuration_space(seed=spec.run_seed)
-    recorder = _Recorder(bench, spec.budget)
+    name = variant.base if variant is not None else spec.strategy
+    kwargs = dict(variant.kwargs) if variant is not None else {}
+    history = warm_start_history(bench, cs, variant.warm_start, spec.seed) if variant and variant.warm_start else []
+    if history:  # the warm start's evaluations are not the run's cost
+        t0, c0 = time.perf_counter(), time.process_time()
+    recorder = _Recorder(bench, spec.budget, sleep)
     status, error = "ok", None
-    base, pruner = _split_pruner(spec.strategy)
+    base, pruner = _split_pruner(name)
     # some libraries (SMAC3's forest) draw from the global generators: seed them per run too
     random.seed(spec.run_seed)
     np.random.seed(spec.run_seed)
     try:
         if pruner is not None:
-            _run_hpo_pruned(base, pruner, bench, cs, recorder, spec.budget, spec.run_seed)
-        elif _is_peer(spec.strategy):
-            run_peer(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
+            _run_hpo_pruned(base, pruner, bench, cs, recorder, spec.budget, spec.run_seed, kwargs)
+        elif _is_peer(name):
+            run_peer(name, cs, recorder, spec.budget, spec.run_seed,
+                     **({"settings": kwargs, "history": history} if kwargs or history else {}))
+        elif variant is not None and variant.n_jobs > 1:
+            _run_hpo_parallel(name, cs, recorder, spec.budget, spec.run_seed, kwargs, variant.n_jobs)
         else:
-            _run_hpo(spec.strategy, cs, recorder, spec.budget, spec.run_seed)
+            _run_hpo(name, cs, recorder, spec.budget, spec.run_seed, kwargs, history)
     except PeerStopped as e:  # the library ended the run early; its best so far stands
         status, error = "stopped", str(e)
     except Exception as e:  # a crashing strategy is recorded with its partial trace
@@ -336,9 +463,11 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         "seed": spec.seed,
         "budget": spec.budget,
         "run_seed": spec.run_seed,
-        "kind": "peer" if _is_peer(spec.strategy) else "hpo",
+        "kind": "peer" if _is_peer(name) else "hpo",
         "mode": "multifidelity" if pruner is not None else "full",
         **({"pruner": _pruner_text(pruner)} if pruner is not None else {}),
+        **({"variant": variant.describe()} if variant is not None else {}),
+        **({"sleep_s": sleep} if sleep else {}),
         "global_rng_seeded": True,
         "python_hash_seed": _hash_seed(),
         "status": status,
@@ -347,8 +476,9 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         "losses": [t["loss"] for t in trials],
         "configs": [t["config"] for t in trials],
         "costs": [t["cost"] for t in trials],
-        "objective_s": [round(t["objective_s"], 6) for t in trials],
-        "overhead_s": [round(t["overhead_s"], 6) for t in trials],
+        "objective_s": [_round(t["objective_s"], 6) for t in trials],
+        "overhead_s": [_round(t["overhead_s"], 6) for t in trials],
+        "overhead_cpu_s": [_round(t["overhead_cpu_s"], 6) for t in trials],
         "trial_errors": {str(i): t["error"] for i, t in enumerate(trials) if t["error"]},
         **(
             {
@@ -367,8 +497,12 @@ def run_one(spec: RunSpec, out: str | Path | None = None) -> dict:
         **_provenance(),
     }
     if out is not None:
-        _write_atomic(result_path(out, spec), record)
+        write_json(result_path(out, spec), record, indent=None)
     return record
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, digits)
 
 
 _PROVENANCE: dict | None = None
@@ -382,32 +516,14 @@ def _provenance() -> dict:
     """The code a run used: the git commit (and whether hpo/ had local changes) and library versions."""
     global _PROVENANCE
     if _PROVENANCE is None:
-        import subprocess
-
         from benchmarks.peers import peer_versions
 
-        root = Path(__file__).resolve().parents[1]
-        info: dict[str, Any] = {"versions": peer_versions()}
-        try:
-            git = ["git", "-C", str(root)]
-            info["git_commit"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-            dirty = subprocess.run([*git, "status", "--porcelain", "--", *_CODE_PATHS], capture_output=True, text=True, timeout=10).stdout
-            info["code_dirty"] = bool(dirty.strip())
-        except (OSError, subprocess.SubprocessError):
-            pass
-        _PROVENANCE = info
+        _PROVENANCE = {"versions": peer_versions(), **git_state(_CODE_PATHS)}
     return _PROVENANCE
 
 
 def _jsonable(x: Any) -> Any:
     return x if isinstance(x, (int, float, type(None))) and (x is None or math.isfinite(x)) else None
-
-
-def _write_atomic(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, default=str))
-    os.replace(tmp, path)
 
 
 def _hash_seed() -> str:
@@ -425,9 +541,9 @@ def _worker_init() -> None:
         pass
 
 
-def _work(spec: RunSpec, out: str) -> tuple[RunSpec, str, float]:
+def _work(spec: RunSpec, out: str, variant: Variant | None = None, sleep: float = 0.0) -> tuple[RunSpec, str, float]:
     t0 = time.perf_counter()
-    record = run_one(spec, out)
+    record = run_one(spec, out, variant, sleep)
     return spec, record["status"], time.perf_counter() - t0
 
 
@@ -443,24 +559,32 @@ def run_suite(
     jobs: int = 2,
     progress: bool = True,
     retry_errors: bool = False,
+    variants: Mapping[str, Variant] | None = None,
+    sleep: float = 0.0,
+    skip: Container[tuple] = (),
 ) -> list[Path]:
     """Run every (strategy, benchmark, seed) not yet in ``out``; return the paths of all its runs.
 
     ``benchmarks`` may hold suite names (``standard``) and ``module:Class`` paths. Finished
     runs are skipped (resume); ``retry_errors`` also reruns runs that ended in an error.
+    ``variants`` maps strategy names to their settings (:class:`Variant`), ``sleep`` adds seconds
+    to every evaluation, and runs whose (benchmark, strategy, seed, budget) is in ``skip`` (runs
+    kept elsewhere, e.g. in an archive) are not run.
     """
     from benchmarks.registry import expand, make_benchmark
 
+    variants = dict(variants or {})
     names = expand(list(benchmarks))
     for name in names:  # fail before any worker starts: imports, table, datasets
         make_benchmark(name)
-    check_strategies(strategies)
+    check_strategies(strategies, variants)
     if budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
-    specs = plan(strategies, names, seeds, budget)
-    todo = [s for s in specs if not _done(result_path(out, s), retry_errors)]
+    specs = plan(strategies, names, seeds, budget, variants)
+    todo = [s for s in specs if (s.benchmark, s.strategy, s.seed, s.budget) not in skip
+            and not _done(result_path(out, s), retry_errors)]
     Path(out).mkdir(parents=True, exist_ok=True)
-    for var in _THREAD_VARS:
+    for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     # native SMAC3 (the smac3-* peers) iterates over a set of Configurations, whose order follows
     # the interpreter's string-hash seed (hpo's smac strategies sort it): runs go to workers started with
@@ -469,12 +593,13 @@ def run_suite(
     os.environ["PYTHONHASHSEED"] = "0"
     in_process = jobs <= 1 and _hash_seed() == "0"
     bar = _Progress(len(todo), len(specs) - len(todo), enabled=progress)
+    args = {s: (variants.get(s.strategy), sleep) for s in todo}
     failures: list[str] = []
     with bar:
         if in_process:
             _worker_init()
             for spec in todo:
-                _, status, _ = _work(spec, str(out))
+                _, status, _ = _work(spec, str(out), *args[spec])
                 bar.advance(spec, status)
                 if status != "ok":
                     failures.append(f"{spec.strategy} on {spec.benchmark} seed {spec.seed}")
@@ -485,7 +610,7 @@ def run_suite(
             pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_worker_init)
             previous = signal.signal(signal.SIGTERM, _raise_interrupt)
             try:
-                futures = [pool.submit(_work, spec, str(out)) for spec in todo]
+                futures = [pool.submit(_work, spec, str(out), *args[spec]) for spec in todo]
                 for fut in as_completed(futures):
                     spec, status, _ = fut.result()
                     bar.advance(spec, status)
@@ -557,24 +682,18 @@ class _Progress:
 
 
 def load_results(out: str | Path) -> list[dict]:
-    """Every run record under ``out`` (a results folder), sorted by (benchmark, strategy, seed, budget)."""
-    root = Path(out)
-    if not root.is_dir():
-        raise FileNotFoundError(f"results folder {str(root)!r} does not exist; run `hpo bench run --out {root}` first")
-    records = [json.loads(p.read_text()) for p in root.rglob("seed*-budget*.json")]
-    return sorted(records, key=lambda r: (r["benchmark"], r["strategy"], r["seed"], r["budget"]))
+    """Every run record under ``out`` (a results folder, or a packed ``.jsonl.gz`` archive), sorted
+    by (benchmark, strategy, seed, budget)."""
+    return read_records(out)
 
 
 def compare_results(a: str | Path, b: str | Path) -> dict[str, list[tuple]]:
-    """Runs present in both folders, split into ``same`` (identical configurations and losses)
-    and ``differ`` (with the first trial where they part), plus runs ``only_a`` / ``only_b``.
+    """Runs present in both folders (or archives), split into ``same`` (identical configurations
+    and losses) and ``differ`` (with the first trial where they part), plus runs ``only_a`` / ``only_b``.
 
     A rerun of a committed sweep into a fresh folder should give no ``differ``.
     """
-    def key(r: dict) -> tuple:
-        return (r["benchmark"], r["strategy"], r["seed"], r["budget"])
-
-    ra, rb = {key(r): r for r in load_results(a)}, {key(r): r for r in load_results(b)}
+    ra, rb = {run_key(r): r for r in load_results(a)}, {run_key(r): r for r in load_results(b)}
     out: dict[str, list[tuple]] = {"same": [], "differ": [], "only_a": sorted(ra.keys() - rb.keys()),
                                    "only_b": sorted(rb.keys() - ra.keys())}
     for k in sorted(ra.keys() & rb.keys()):

@@ -39,7 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["score", "Scores", "best_so_far", "normalise", "trace", "RANDOM_NAMES", "BUDGETS"]
+__all__ = ["score", "Scores", "best_so_far", "normalise", "trace", "paired_test", "compare", "RANDOM_NAMES", "BUDGETS"]
 
 RANDOM_NAMES = ("random", "optuna-random")
 BUDGETS = (10, 25, 50, 100)
@@ -87,6 +87,60 @@ def normalise(values: np.ndarray, baseline: float, best: float) -> np.ndarray:
     return np.clip((values - best) / span, 0.0, 1.0)
 
 
+def paired_test(a: Sequence[float], b: Sequence[float], zero_method: str = "wilcox") -> dict:
+    """Two-sided paired Wilcoxon signed-rank test of ``a`` against ``b`` (scipy's ``wilcoxon``).
+
+    Returns ``{"n", "mean_diff", "wins", "losses", "statistic", "pvalue"}``: ``mean_diff`` is the
+    mean of ``a - b``, ``wins`` / ``losses`` count the pairs where ``a`` is larger / smaller (for
+    losses, where lower is better, ``losses`` counts the pairs ``a`` wins). With every difference
+    zero, p is 1; with no pairs, nan. ``zero_method`` is scipy's (``"zsplit"`` counts ties half
+    each way).
+    """
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = xa - xb
+    out = {
+        "n": int(d.size),
+        "mean_diff": float(d.mean()) if d.size else math.nan,
+        "wins": int((d > 0).sum()),
+        "losses": int((d < 0).sum()),
+    }
+    if d.size == 0 or np.all(d == 0):
+        return {**out, "statistic": math.nan, "pvalue": 1.0 if d.size else math.nan}
+    res = stats.wilcoxon(xa, xb, zero_method=zero_method)
+    return {**out, "statistic": float(res.statistic), "pvalue": float(res.pvalue)}
+
+
+def compare(sc: "Scores", a: str, b: str, budget: int, alpha: float = 0.05) -> dict:
+    """``a`` against ``b`` problem by problem, paired over the seeds both ran (scores at ``budget``).
+
+    Per problem: a Wilcoxon test over seeds (ties split, :func:`paired_test`), the outcome
+    (``win`` / ``loss`` when p < ``alpha``, else ``tie``) and the mean score difference. Overall:
+    the counts of wins, ties and losses, ``better`` (problems where ``a`` has the higher mean,
+    significant or not) and the mean difference over problems. ``sc`` needs ``problems`` and
+    ``run_scores`` (a :class:`Scores`).
+    """
+    rows, diffs = {}, []
+    for p in sc.problems:
+        seeds = sorted({k[2] for k in sc.run_scores if k[0] == p and k[1] == a and k[3] == budget}
+                       & {k[2] for k in sc.run_scores if k[0] == p and k[1] == b and k[3] == budget})
+        if not seeds:
+            continue
+        xa = np.array([sc.run_scores[(p, a, s, budget)] for s in seeds])
+        xb = np.array([sc.run_scores[(p, b, s, budget)] for s in seeds])
+        t = paired_test(xa, xb, zero_method="zsplit")
+        outcome = "tie" if not t["pvalue"] < alpha else ("win" if t["mean_diff"] > 0 else "loss")
+        diffs.append(t["mean_diff"])
+        rows[p] = {"a": float(xa.mean()), "b": float(xb.mean()), "diff": t["mean_diff"], "p": t["pvalue"],
+                   "outcome": outcome, "n_seeds": int(xa.size)}
+    outcomes = [r["outcome"] for r in rows.values()]
+    return {"a": a, "b": b, "budget": budget, "wins": outcomes.count("win"), "ties": outcomes.count("tie"),
+            "losses": outcomes.count("loss"), "better": sum(r["diff"] > 0 for r in rows.values()),
+            "n_problems": len(rows), "mean_diff": float(np.mean(diffs)) if diffs else math.nan,
+            "mean_a": float(np.mean([r["a"] for r in rows.values()])) if rows else math.nan,
+            "mean_b": float(np.mean([r["b"] for r in rows.values()])) if rows else math.nan,
+            "problems": rows}
+
+
 @dataclass
 class Scores:
     """What :func:`score` computes; ``summary``, ``per_problem`` and ``overhead`` are plain dicts."""
@@ -130,18 +184,11 @@ class Scores:
                 if s == a and bud == budget and (p, b, seed, budget) in self.run_scores:
                     xa.append(v)
                     xb.append(self.run_scores[(p, b, seed, budget)])
-        xa, xb = np.array(xa), np.array(xb)
-        d = xa - xb
-        out = {
-            "n": int(d.size),
-            "mean_diff": float(d.mean()) if d.size else math.nan,
-            "wins": int((d > 0).sum()),
-            "losses": int((d < 0).sum()),
-        }
-        if d.size == 0 or np.all(d == 0):
-            return {**out, "statistic": math.nan, "pvalue": 1.0 if d.size else math.nan}
-        res = stats.wilcoxon(xa, xb)
-        return {**out, "statistic": float(res.statistic), "pvalue": float(res.pvalue)}
+        return paired_test(xa, xb)
+
+    def compare(self, a: str, b: str, budget: int, alpha: float = 0.05) -> dict:
+        """Problem-by-problem comparison of ``a`` with ``b`` over paired seeds: :func:`compare`."""
+        return compare(self, a, b, budget, alpha)
 
 
 def _pick(records: list[dict], budget: int) -> dict[tuple[str, str, int], dict]:

@@ -1,7 +1,7 @@
 """Fit and predict timings of the surrogates at 50 / 200 / 500 rows, 6 features.
 
-Run: ``nice -n 10 python -m benchmarks.surrogate_timing`` (writes
-``benchmarks/results/surrogate_timing.md``). Each figure is the median CPU time
+Run: ``nice -n 10 hpo bench surrogate-timing`` (writes
+``benchmarks/results/surrogate_timing.md`` and ``.json``). Each figure is the median CPU time
 (``time.process_time``: this process only, so other jobs on shared cores do not
 inflate it; BLAS runs single-threaded inside the surrogates) of ``--repeats`` runs; the target is a smooth 6-d function on [0, 1]^6 with a little
 noise, and held-out R^2 on 1000 points is reported so the timings belong to
@@ -14,19 +14,20 @@ single-point predictions.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.resultfiles import describe, machine, write_outputs
 from surrogates import ForestSurrogate, GAMSurrogate, GPSurrogate
+
+__all__ = ["ROWS", "DIM", "OUT", "run", "write"]
 
 ROWS = (50, 200, 500)
 DIM = 6
+OUT = Path(__file__).resolve().parent / "results" / "surrogate_timing"
 
 
 def _target(X: np.ndarray) -> np.ndarray:
@@ -68,7 +69,8 @@ def _models():
     }
 
 
-def run(repeats: int) -> list[dict]:
+def run(repeats: int = 3, progress=print) -> list[dict]:
+    """Every model at every row count: fit, refit, predict timings and held-out R^2 (see the module doc)."""
     rows = []
     Xt, yt = _data(1000, seed=99)
     single = Xt[:200]
@@ -99,29 +101,23 @@ def run(repeats: int) -> list[dict]:
 
                 row["homotopy_ms"] = 1e3 * _clock(step, repeats)[0]
             rows.append(row)
-            print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+            if progress:
+                progress({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
     return rows
 
 
-def _versions() -> str:
-    import pygam
-    import sklearn
-
-    return f"scikit-learn {sklearn.__version__}, pygam {pygam.__version__}, numpy {np.__version__}"
-
-
-def write(rows: list[dict], path: Path, repeats: int, wall: float) -> None:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+def write(rows: list[dict], out: str | Path, repeats: int, wall: float) -> Path:
+    """``<out>.md`` (the table) and ``<out>.json`` (the rows, the machine); returns the markdown path."""
+    meta = machine()
     lines = [
         "# Surrogate fit / predict timings",
         "",
-        "Command: `nice -n 10 python -m benchmarks.surrogate_timing` "
+        f"Command: `nice -n 10 hpo bench surrogate-timing --repeats {repeats}` "
         f"(median CPU time of this process over {repeats} runs, `time.process_time`; {DIM} numeric features; targets: a smooth function plus N(0, 0.01^2) noise).",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, {_versions()}. Load average at the end: "
-        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (the cores are shared with other jobs, so "
-        f"wall-clock times were higher than these CPU times). Total wall time {wall:.0f} s.",
+        f"Machine: {describe(meta, ('scikit-learn', 'pygam', 'numpy'))}, measured {meta['date']} (the load average is "
+        f"at the end; the cores are shared with other jobs, so wall-clock times were higher than these CPU times). "
+        f"Total wall time {wall:.0f} s.",
         "",
         "| model | rows | fit (ms) | refit, kernel kept (ms) | warm re-optimisation (ms) | predict x1000 (ms) "
         "| predict x1 (µs/call) | held-out R² | homotopy step (ms) |",
@@ -145,20 +141,14 @@ def write(rows: list[dict], path: Path, repeats: int, wall: float) -> None:
         "all rows) and 1000 single-point predictions of each, as HomOpt's Nelder-Mead path would make.",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    data = {"repeats": repeats, "wall_s": wall, "machine": meta,
+            "rows": [{k: (float(v) if isinstance(v, np.floating) else v) for k, v in r.items()} for r in rows]}
+    return write_outputs(Path(out), data, "\n".join(lines))
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "surrogate_timing.md")
-    args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-    rows = run(args.repeats)
-    write(rows, args.out, args.repeats, time.perf_counter() - t0)
-    print(f"wrote {args.out}")
+if __name__ == "__main__":  # the former entry point, kept for the committed results' command: `hpo bench surrogate-timing`
+    import sys
 
+    from benchmarks.cli import app
 
-if __name__ == "__main__":
-    main()
+    app(["surrogate-timing", *sys.argv[1:]])

@@ -6,7 +6,7 @@ interval (ConfigSpace's encoding, so log ranges are spaced on the log scale; 12 
 2-D spaces, 6 for 3-D ones, 5 for the decision tree's 3 numerics), each categorical at all
 its values. The table lives in ``benchmarks/data/tabular.jsonl`` (one line per grid point,
 with its loss and the measured training time) and is rebuilt with
-``python -m benchmarks.tabular --out benchmarks/data/tabular.jsonl`` (about 15 CPU minutes).
+``hpo bench build-tabular --out benchmarks/data/tabular.jsonl`` (about 15 CPU minutes).
 
 A tabular problem keeps the live problem's continuous search space: a configuration is
 looked up by multilinear interpolation over the numeric axes (``scipy``'s
@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -79,7 +78,7 @@ def load_table(path: str = str(TABLE_PATH)) -> dict[tuple[str, str], list[dict]]
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(
-            f"tabular data {p} is missing; rebuild it with `python -m benchmarks.tabular --out {p}`"
+            f"tabular data {p} is missing; rebuild it with `hpo bench build-tabular --out {p}`"
         )
     table: dict[tuple[str, str], list[dict]] = {}
     with p.open() as f:
@@ -193,17 +192,3 @@ def _row(task):
         "folds": [round(x, 6) for x in folds],
         "cost": round(cost, 4),
     }
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="Rebuild the tabular benchmark data.")
-    ap.add_argument("--out", type=Path, default=TABLE_PATH)
-    ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--models", nargs="*", default=list(MODELS))
-    ap.add_argument("--datasets", nargs="*", default=list(DATASETS))
-    a = ap.parse_args(argv)
-    build_table(a.out, a.models, a.datasets, a.jobs)
-
-
-if __name__ == "__main__":
-    main()

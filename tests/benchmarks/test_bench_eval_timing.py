@@ -1,10 +1,11 @@
-"""benchmarks.eval_timing: per-problem and per-family evaluation times, and its report-only path."""
+"""benchmarks.eval_timing (`hpo bench eval-timing`): per-problem and per-family evaluation times, report-only."""
 
 import json
 
-import pytest
+from typer.testing import CliRunner
 
-from benchmarks.eval_timing import family_table, main, time_benchmark
+from benchmarks.cli import app
+from benchmarks.eval_timing import family_table, time_benchmark
 
 
 def test_multi_fidelity_problems_are_timed_at_both_ends():
@@ -24,17 +25,20 @@ def test_family_table_groups_by_family_and_fidelity():
     assert table[0]["cpu_ms_median"] == 2.0 and table[0]["cpu_ms_mean"] == 4.0 and table[0]["slowest"] == "b (6)"
 
 
-def test_main_writes_and_rewrites_the_report(tmp_path, capsys):
+def test_command_writes_and_rewrites_the_report(tmp_path):
+    runner = CliRunner()
     out = tmp_path / "timing"
-    assert main(["--benchmarks", "branin,tab-knn-iris", "--configs", "2", "--out", str(out)]) == 0
+    res = runner.invoke(app, ["eval-timing", "--benchmarks", "branin,tab-knn-iris", "--configs", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
     saved = json.loads(out.with_suffix(".json").read_text())
     assert {r["benchmark"] for r in saved["problems"]} == {"branin", "tab-knn-iris"}
-    assert "| synthetic | max | 1 |" in out.with_suffix(".md").read_text()
+    assert saved["machine"]["cpus"] and "load_average" in saved["machine"]
+    md = out.with_suffix(".md").read_text()
+    assert "| synthetic | max | 1 |" in md and "`hpo bench eval-timing --benchmarks branin,tab-knn-iris --configs 2`" in md
     out.with_suffix(".md").unlink()
-    assert main(["--report-only", "--out", str(out)]) == 0
-    assert "costs" in out.with_suffix(".md").read_text()
-    with pytest.raises(SystemExit):
-        main(["--configs", "0", "--out", str(out)])
-    with pytest.raises(SystemExit):
-        main(["--report-only", "--out", str(tmp_path / "missing")])
-    assert "--report-only needs" in capsys.readouterr().err
+    assert runner.invoke(app, ["eval-timing", "--report-only", "--out", str(out)]).exit_code == 0
+    assert out.with_suffix(".md").read_text() == md
+    res = runner.invoke(app, ["eval-timing", "--configs", "0", "--out", str(out)])
+    assert res.exit_code == 2 and "--configs must be >= 1" in res.output, res.output
+    res = runner.invoke(app, ["eval-timing", "--report-only", "--out", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "--report-only needs" in res.output, res.output

@@ -73,5 +73,5 @@ def test_interpolation_between_grid_points():
 
 
 def test_missing_table_says_how_to_rebuild(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m benchmarks.tabular"):
+    with pytest.raises(FileNotFoundError, match="hpo bench build-tabular"):
         TabularBenchmark("svm", "wine", path=tmp_path / "none.jsonl")

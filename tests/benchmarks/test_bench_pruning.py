@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import pruning
+from benchmarks import experiments
+from benchmarks.experiments import pruning
+from benchmarks.resultfiles import read_records
 from benchmarks.runner import RunSpec, ladder_pruner, run_one
 
 COMMITTED = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "pruning"
@@ -35,9 +37,10 @@ def test_cost_curve_counts_only_full_fidelity_losses():
 
 
 def test_no_pruning_and_asha_spend_the_same_cost(tmp_path):
-    pruning.run(out=tmp_path, problems=["branin-mf"], bases=["random"], pruners=["none", "asha"],
-                seeds=2, budget=4, jobs=1, progress=False)
-    recs = pruning.load_records(tmp_path)
+    exp = pruning.experiment(tmp_path, problems=["branin-mf"], bases=["random"], pruners=["none", "asha"],
+                             seeds=2, budget=4, costs=[2, 4])
+    md = experiments.run(exp, jobs=1, progress=False)
+    recs = experiments.records(exp)
     assert len(recs) == 4 and all(r["status"] == "ok" for r in recs)
     for r in recs:
         # the budget and no more: a run stops when the next rung would overrun it
@@ -47,7 +50,6 @@ def test_no_pruning_and_asha_spend_the_same_cost(tmp_path):
     asha = [r for r in recs if r["strategy"] == "random+asha"]
     assert all(len(set(r["trial_numbers"])) == 4 for r in none)  # every rung of 4 trials
     assert all(len(set(r["trial_numbers"])) > 4 for r in asha)  # pruning buys more trials
-    md = pruning.report(tmp_path, costs=[2, 4])
     text = md.read_text()
     assert "| random+asha |" in text and "baseline" in text and "### branin-mf" in text
     assert (tmp_path / "pruning.png").stat().st_size > 0 and (tmp_path / "runs.jsonl.gz").is_file()
@@ -62,13 +64,13 @@ def test_no_pruning_and_asha_spend_the_same_cost(tmp_path):
 
 def test_a_problem_without_fidelity_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no fidelity"):
-        pruning.run(out=tmp_path, problems=["branin"], seeds=1, budget=2, progress=False)
+        pruning.experiment(tmp_path, problems=["branin"], seeds=1, budget=2)
 
 
 @pytest.mark.skipif(not (COMMITTED / "runs.jsonl.gz").is_file(), reason="no committed pruning run")
 def test_committed_pruning_run_is_complete():
     summary = json.loads((COMMITTED / "pruning.json").read_text())
-    recs = [r for r in pruning.load_records(COMMITTED) if r["budget"] == summary["budget"]]
+    recs = [r for r in read_records(COMMITTED / "runs.jsonl.gz") if r["budget"] == summary["budget"]]
     cells = {(r["benchmark"], r["strategy"], r["seed"]) for r in recs}
     assert len(cells) == len(summary["problems"]) * len(summary["strategies"]) * len(summary["seeds"])
     for r in recs:
@@ -80,11 +82,7 @@ def test_committed_pruning_run_is_complete():
 @pytest.mark.skipif(not (COMMITTED / "runs.jsonl.gz").is_file(), reason="no committed pruning run")
 def test_committed_pruning_runs_reproduce():
     """Seed 0 on branin-mf for every strategy: the same configurations and losses."""
-    import gzip
-
-    with gzip.open(COMMITTED / "runs.jsonl.gz", "rt") as fh:
-        recs = [json.loads(line) for line in fh]
-    for r in recs:
+    for r in read_records(COMMITTED / "runs.jsonl.gz"):
         if r["benchmark"] != "branin-mf" or r["seed"] != 0:
             continue
         again = run_one(RunSpec(r["strategy"], r["benchmark"], r["seed"], r["budget"]))

@@ -20,51 +20,49 @@ same base strategy without pruning, plus one plot of best loss against cumulativ
 Run files go to ``benchmarks/results/pruning/runs/`` (one JSON per run, as the runner
 writes them; the same command resumes an interrupted sweep); the report packs them into
 ``runs.jsonl.gz`` (committed, as the run folder is large) and writes ``pruning.md``,
-``pruning.json`` and ``pruning.png`` beside it.
+``pruning.json`` and ``pruning.png`` beside it, with the folder's ``notes.md`` under the title.
 
 Commands (from the repository root)::
 
-    nice -n 10 python -m benchmarks.pruning run --seeds 10 --budget 50 --jobs 1
-    python -m benchmarks.pruning report --costs 10,25,50
+    hpo bench pruning --seeds 10 --budget 50 --jobs 1     # = hpo bench experiment run pruning
+    hpo bench experiment report pruning
 
 Example:
-    >>> from benchmarks.pruning import run, report
-    >>> paths = run(out="/tmp/hpo-doctest-pruning", problems=["branin-mf"], bases=["random"],
-    ...             pruners=["none", "asha"], seeds=2, budget=3, jobs=1, progress=False)
-    >>> md = report("/tmp/hpo-doctest-pruning", costs=[1, 3])
+    >>> from benchmarks import experiments
+    >>> from benchmarks.experiments.pruning import experiment
+    >>> exp = experiment("/tmp/hpo-doctest-pruning", problems=["branin-mf"], bases=["random"],
+    ...                  pruners=["none", "asha"], seeds=2, budget=3, costs=[1, 3])
+    >>> md = experiments.run(exp, jobs=1, progress=False)
     >>> "| random+asha |" in md.read_text()
     True
 """
 
 from __future__ import annotations
 
-import argparse
-import gzip
-import json
 import math
-import os
-import platform
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from benchmarks.experiments import RESULTS as _RESULTS
+from benchmarks.experiments import Experiment, Sweep
+from benchmarks.resultfiles import machine, write_outputs
+from benchmarks.scoring import paired_test
 
 __all__ = [
     "BASES",
     "COSTS",
+    "EXPERIMENT",
     "PROBLEMS",
     "PRUNER_NAMES",
     "RESULTS",
     "best_at",
     "cost_curve",
-    "load_records",
-    "main",
-    "report",
-    "run",
+    "experiment",
     "strategies",
     "summarise",
+    "write_report",
 ]
 
 # The two synthetic multi-fidelity functions and one cheap ML problem whose fidelity is epochs
@@ -74,8 +72,7 @@ PROBLEMS = ["branin-mf", "hartmann6-mf", "mf-linear-diabetes"]
 BASES = ["tpe", "random"]
 PRUNER_NAMES = ["none", "median", "asha", "hyperband"]
 COSTS = (10, 25, 50)
-RESULTS = Path(__file__).resolve().parent / "results" / "pruning"
-_PACKED = "runs.jsonl.gz"
+RESULTS = _RESULTS / "pruning"
 
 
 def strategies(bases: Sequence[str] = BASES, pruners: Sequence[str] = PRUNER_NAMES) -> list[str]:
@@ -83,16 +80,24 @@ def strategies(bases: Sequence[str] = BASES, pruners: Sequence[str] = PRUNER_NAM
     return [f"{b}+{p}" for b in bases for p in pruners]
 
 
-def run(out: str | Path = RESULTS, problems: Sequence[str] = PROBLEMS, bases: Sequence[str] = BASES,
-        pruners: Sequence[str] = PRUNER_NAMES, seeds: int = 10, budget: int = 50, jobs: int = 1,
-        progress: bool = True) -> list[Path]:
-    """Run (or resume) the sweep; run files go to ``<out>/runs``. Returns their paths."""
-    from benchmarks.runner import run_suite
+def experiment(folder: str | Path = RESULTS, problems: Sequence[str] = PROBLEMS, bases: Sequence[str] = BASES,
+               pruners: Sequence[str] = PRUNER_NAMES, seeds: int = 10, budget: int = 50,
+               costs: Sequence[float] = COSTS, check: bool = True) -> Experiment:
+    """The pruning experiment on ``problems`` (multi-fidelity ones; ``check`` says so before any run)."""
+    from benchmarks.runner import check_strategies
 
-    for p in problems:
-        _check_multifidelity(p)
-    return run_suite(strategies(bases, pruners), list(problems), seeds=seeds, budget=budget,
-                     out=Path(out) / "runs", jobs=jobs, progress=progress)
+    if check:
+        for p in problems:
+            _check_multifidelity(p)
+        check_strategies(strategies(bases, pruners))
+    folder = Path(folder)
+    sweep = Sweep(tuple(strategies(bases, pruners)), tuple(problems), tuple(range(seeds)), budget)
+
+    def report(records: list[dict], command: str) -> Path:
+        notes = folder / "notes.md"
+        return write_report(records, folder, costs, notes.read_text() if notes.is_file() else None, command)
+
+    return Experiment("pruning", "Pruning and ASHA at equal total cost", (sweep,), folder, report)
 
 
 def _check_multifidelity(name: str) -> None:
@@ -150,12 +155,9 @@ def _run_stats(record: dict) -> dict:
 
 
 def _wilcoxon(a: np.ndarray, b: np.ndarray) -> dict:
-    """Paired two-sided Wilcoxon signed-rank test of losses ``a`` against ``b`` (lower is better)."""
-    d = a - b
-    out = {"n": int(d.size), "better": int((d < 0).sum()), "worse": int((d > 0).sum())}
-    if d.size == 0 or np.all(d == 0):
-        return {**out, "pvalue": 1.0 if d.size else math.nan}
-    return {**out, "pvalue": float(stats.wilcoxon(a, b).pvalue)}
+    """Paired test of losses ``a`` against ``b`` (lower is better): n, better, worse, p."""
+    t = paired_test(a, b)
+    return {"n": t["n"], "better": t["losses"], "worse": t["wins"], "pvalue": t["pvalue"]}
 
 
 def summarise(records: list[dict], costs: Sequence[float] = COSTS) -> dict:
@@ -164,7 +166,7 @@ def summarise(records: list[dict], costs: Sequence[float] = COSTS) -> dict:
 
     records = [r for r in records if r.get("mode") == "multifidelity" and r.get("status") in ("ok", "stopped")]
     if not records:
-        raise ValueError("no finished multi-fidelity runs to summarise; run `python -m benchmarks.pruning run` first")
+        raise ValueError("no finished multi-fidelity runs to summarise; run `hpo bench pruning` first")
     costs = sorted({float(c) for c in costs})
     problems = sorted({r["benchmark"] for r in records})
     strats = sorted({r["strategy"] for r in records}, key=_strategy_order)
@@ -266,30 +268,6 @@ def _strategy_order(s: str) -> tuple:
 
 
 # --- report -----------------------------------------------------------------------------
-
-
-def load_records(folder: str | Path = RESULTS) -> list[dict]:
-    """The run records: from ``<folder>/runs`` when it exists, else from ``<folder>/runs.jsonl.gz``."""
-    from benchmarks.runner import load_results
-
-    folder = Path(folder)
-    if (folder / "runs").is_dir():
-        return load_results(folder / "runs")
-    packed = folder / _PACKED
-    if packed.is_file():
-        with gzip.open(packed, "rt") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    raise FileNotFoundError(f"no runs under {str(folder)!r}: run `python -m benchmarks.pruning run --out {folder}` first")
-
-
-def _pack(records: list[dict], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # no name, mtime=0: the same records give the same bytes
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
-        for r in sorted(records, key=lambda r: (r["benchmark"], r["strategy"], r["seed"], r["budget"])):
-            r = {k: v for k, v in r.items() if not k.startswith("_")}
-            fh.write((json.dumps(r, sort_keys=True, default=str) + "\n").encode())
-    os.replace(tmp, path)
 
 
 def _p(x: float | None) -> str:
@@ -456,71 +434,16 @@ def _plot(records: list[dict], summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def report(folder: str | Path = RESULTS, costs: Sequence[float] = COSTS, notes: str | None = None,
-           command: str | None = None) -> Path:
-    """Summarise the runs under ``folder``; write runs.jsonl.gz (when the run files are there),
-    pruning.json, pruning.md and pruning.png into ``folder``. Returns the markdown path."""
+def write_report(records: list[dict], folder: str | Path, costs: Sequence[float] = COSTS, notes: str | None = None,
+                 command: str | None = None) -> Path:
+    """Summarise ``records``; write pruning.json, pruning.md and pruning.png into ``folder``.
+    Returns the markdown path."""
     folder = Path(folder)
-    records = load_records(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "runs").is_dir():
-        _pack(records, folder / _PACKED)
     summary = summarise(records, costs)
-    summary["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    (folder / "pruning.json").write_text(json.dumps(summary, indent=1, default=str))
-    md = folder / "pruning.md"
-    md.write_text(markdown(summary, command=command, notes=notes))
+    summary["machine"] = machine()
+    md = write_outputs(folder / "pruning", summary, markdown(summary, command=command, notes=notes))
     _plot(records, summary, folder / "pruning.png")
     return md
 
 
-def print_table(summary: dict) -> None:
-    """The score table on stdout."""
-    costs = list(next(iter(summary["overall"].values()))["at"])
-    print(f"{'strategy':<18}" + "".join(f"{'score@' + c:>11}{'p':>8}" for c in costs) + f"{'trials':>8}{'full':>7}")
-    for s in summary["strategies"]:
-        row = summary["overall"][s]
-        cells = ""
-        for c in costs:
-            v = row["at"].get(c) or {}
-            w = v.get("vs_no_pruning")
-            cells += f"{v.get('score', math.nan):>11.1f}{(_p(w['pvalue']) if w else 'base'):>8}"
-        print(f"{s:<18}{cells}{row['trials_mean']:>8.0f}{row['full_mean']:>7.1f}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.pruning", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run (or resume) the sweep, then write the report")
-    r.add_argument("--out", default=str(RESULTS))
-    r.add_argument("--problems", default=",".join(PROBLEMS))
-    r.add_argument("--bases", default=",".join(BASES))
-    r.add_argument("--pruners", default=",".join(PRUNER_NAMES))
-    r.add_argument("--seeds", type=int, default=10)
-    r.add_argument("--budget", type=int, default=50, help="total cost per run, in full-evaluation equivalents")
-    r.add_argument("--jobs", type=int, default=1)
-    r.add_argument("--costs", default=",".join(map(str, COSTS)))
-    r.add_argument("--quiet", action="store_true")
-    rep = sub.add_parser("report", help="write pruning.md / .json / .png from the runs")
-    rep.add_argument("--out", default=str(RESULTS))
-    rep.add_argument("--costs", default=",".join(map(str, COSTS)))
-    rep.add_argument("--notes", default=None, help="a markdown file whose text goes under the title")
-    args = ap.parse_args(argv)
-    split = lambda s: [x.strip() for x in s.split(",") if x.strip()]
-    costs = [float(c) for c in split(args.costs)]
-    if args.cmd == "run":
-        t0 = time.perf_counter()
-        run(args.out, split(args.problems), split(args.bases), split(args.pruners), args.seeds, args.budget,
-            args.jobs, progress=not args.quiet)
-        print(f"sweep done in {time.perf_counter() - t0:.0f} s")
-    notes = Path(args.notes).read_text() if getattr(args, "notes", None) else None
-    command = f"python -m benchmarks.pruning report --out {args.out} --costs {args.costs}" + (
-        f" --notes {args.notes}" if getattr(args, "notes", None) else "")
-    md = report(args.out, costs, notes=notes, command=command)
-    print_table(json.loads((Path(args.out) / "pruning.json").read_text()))
-    print(f"wrote {md} and pruning.json, pruning.png beside it")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+EXPERIMENT = experiment(check=False)
