@@ -14,6 +14,7 @@ from hpo.storage import StorageError
 from hpo.strategies import Strategy, UnknownStrategyError, available, make_strategy
 from hpo.study import ObjectiveValueError, Study, StudyNotFoundError, create_study, load_study
 from hpo.trial import Trial, TrialPruned
+from hpo.execution import Executor, LocalExecutor, ProcessExecutor, WorkerError  # noqa: E402 (after study)
 
 
 def __getattr__(name: str):
@@ -30,4 +31,5 @@ __all__ = [
     "Study", "create_study", "load_study", "Trial", "TrialPruned",
     "Strategy", "available", "make_strategy",
     "StorageError", "StudyNotFoundError", "UnknownStrategyError", "ObjectiveValueError",
+    "Executor", "LocalExecutor", "ProcessExecutor", "WorkerError",
 ]

@@ -1,6 +1,9 @@
 """The ``hpo`` command line: run a study, list studies, show the best trial, run a demo, benchmark.
 
-Bad arguments exit with code 2 and one line on stderr saying what is wrong.
+Bad arguments exit with code 2 and one line on stderr saying what is wrong (typer's usage
+errors too). The storage URL comes from ``--storage`` or the ``HPO_STORAGE`` environment
+variable (keeps a password out of ``ps``); it is shown with its password masked. Commands
+that only read (``studies``, ``best``) never create a database.
 
 Example (shell)::
 
@@ -24,18 +27,53 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="hpo: hyperparameter optimization.")
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """typer's usage errors (a bad ``--n-trials abc``, an unknown option) as one ``error:`` line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except typer.TyperException as e:  # click's exceptions, as typer vendors them
+            ctx = getattr(e, "ctx", None)
+            if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help())
+                sys.exit(0)
+            code = getattr(e, "exit_code", 1)
+            message = e.format_message() if hasattr(e, "format_message") else str(e)
+            where = f" (see {ctx.command_path} --help)" if code == 2 and ctx is not None else ""
+            typer.echo(f"error: {' '.join(message.split())}{where}", err=True)
+            sys.exit(code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="hpo: hyperparameter optimization.")
 _console = Console()
 DEFAULT_STORAGE = "sqlite:///hpo.db"
+_STORAGE_HELP = "storage URL (or set HPO_STORAGE, which keeps a password out of ps)"
 
 
 class UsageError(Exception):
     """A bad argument: printed as one line, exit code 2."""
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+def _fail(message: str, code: int = 2) -> None:
+    from hpo.storage import redact
+
+    typer.echo(f"error: {' '.join(redact(str(message)).split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _shown(storage: str) -> str:
+    from hpo.storage import redact_url
+
+    return redact_url(storage)
 
 
 def _quiet_optuna() -> None:
@@ -107,9 +145,11 @@ def _states(study: Any) -> str:
 def run(
     objective: str = typer.Argument(..., help="path/to/file.py:function or module:function; function(trial) -> float"),
     space: Optional[Path] = typer.Option(None, "--space", help="space file (.yaml/.json); omit for define-by-run"),
-    strategy: str = typer.Option("random", "--strategy", help="search strategy (hpo strategies to list them)"),
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="search strategy (hpo strategies lists them); default: the study's own when "
+        "resuming, else hpo's default"),
     n_trials: int = typer.Option(50, "--n-trials", min=1),
-    storage: str = typer.Option(DEFAULT_STORAGE, "--storage"),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", envvar="HPO_STORAGE", help=_STORAGE_HELP),
     study_name: Optional[str] = typer.Option(None, "--study-name", help="defaults to the objective's name"),
     direction: str = typer.Option("minimize", "--direction"),
     seed: Optional[int] = typer.Option(None, "--seed"),
@@ -124,31 +164,64 @@ def run(
     _quiet_optuna()
     if direction not in ("minimize", "maximize"):
         _fail(f"--direction must be minimize or maximize, got {direction!r}")
+    if n_jobs == 0 or n_jobs < -1:
+        _fail(f"--n-jobs must be a positive integer or -1 (one worker per core), got {n_jobs}")
+    if timeout is not None and not timeout > 0:
+        _fail(f"--timeout must be a positive number of seconds, got {timeout}")
+    if seed is not None and seed < 0:
+        _fail(f"--seed must be a non-negative integer, got {seed}")
+    if top < 0:
+        _fail(f"--top must be a non-negative integer, got {top}")
     try:
         func = load_objective(objective)
-        study = hpo.create_study(space=space, strategy=strategy, direction=direction, storage=storage,
+        parsed_space = _read_space(space) if space is not None else None
+        study = hpo.create_study(space=parsed_space, strategy=strategy, direction=direction, storage=storage,
                                  study_name=study_name or objective.rpartition(":")[2], seed=seed,
                                  pruner=pruner, load_if_exists=True)
     except (UsageError, ValueError, KeyError, TypeError) as e:
         _fail(str(e))
-    study.optimize(func, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, show_progress_bar=True)
+    from hpo.execution import WorkerError
+
+    try:
+        study.optimize(func, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, show_progress_bar=True)
+    except WorkerError as e:
+        _fail(str(e), code=1)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; the finished trials are stored: rerun the same command to resume", code=130)
     _console.print(_best_table(study, top))
-    _console.print(f"trials: {_states(study)}; storage: {storage}; study: {study.study_name}")
+    _console.print(f"trials: {_states(study)}; storage: {_shown(storage)}; study: {study.study_name}")
+
+
+def _read_space(path: Path) -> Any:
+    """A space file parsed, with any problem (missing, malformed YAML/JSON, bad entries) as one UsageError."""
+    import hpo
+
+    try:
+        return hpo.Space(path)
+    except hpo.SpaceError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, OSError
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        what = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise UsageError(f"space file {str(path)!r} cannot be read{where}: {what}") from None
 
 
 @app.command()
-def studies(storage: str = typer.Option(DEFAULT_STORAGE, "--storage")) -> None:
-    """List the studies in a storage."""
+def studies(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", envvar="HPO_STORAGE", help=_STORAGE_HELP)) -> None:
+    """List the studies in a storage (it is only read; nothing is created)."""
     import optuna
 
     import hpo
     from hpo.storage import open_storage
 
     try:
-        summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=True)
+        summaries = optuna.get_all_study_summaries(open_storage(storage, create=False), include_best_trial=True)
     except hpo.StorageError as e:
         _fail(str(e))
-    table = Table(title=f"studies in {storage}")
+    except Exception as e:  # a database that is unreachable or not an optuna one
+        _fail(f"cannot read storage {_shown(storage)!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    table = Table(title=f"studies in {_shown(storage)}")
     for col in ("study", "direction", "trials", "best value", "started"):
         table.add_column(col)
     for s in summaries:
@@ -161,10 +234,10 @@ def studies(storage: str = typer.Option(DEFAULT_STORAGE, "--storage")) -> None:
 @app.command()
 def best(
     study_name: str = typer.Option(..., "--study-name"),
-    storage: str = typer.Option(DEFAULT_STORAGE, "--storage"),
-    top: int = typer.Option(5, "--top"),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", envvar="HPO_STORAGE", help=_STORAGE_HELP),
+    top: int = typer.Option(5, "--top", min=0),
 ) -> None:
-    """Show the best trials of a study."""
+    """Show the best trials of a study (it is only read; nothing is created)."""
     import hpo
 
     _quiet_optuna()
@@ -216,7 +289,7 @@ def demo(
 
     study.optimize(objective, n_trials=n_trials, show_progress_bar=True)
     _console.print(_best_table(study, 10))
-    _console.print(f"trials: {_states(study)}; storage: {storage}; study: {study.study_name}")
+    _console.print(f"trials: {_states(study)}; storage: {_shown(storage)}; study: {study.study_name}")
 
 
 def _mount_bench() -> None:

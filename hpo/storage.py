@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import threading
@@ -89,6 +90,27 @@ def redact(text: Any) -> Any:
         if len(secret) >= 8 and secret in out:
             out = out.replace(secret, "***")
     return out
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in every record of the loggers it is attached to (hpo's and optuna's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_redacting_filter = RedactingFilter()
+logging.getLogger("hpo").addFilter(_redacting_filter)
+optuna.logging.get_logger("optuna")  # makes optuna set up its handler, which records of all its modules reach
+for _handler in logging.getLogger("optuna").handlers:
+    _handler.addFilter(_redacting_filter)
 
 
 def redact_url(url: str | None) -> str | None:
@@ -184,15 +206,26 @@ def open_storage(storage: str | BaseStorage | None, *, heartbeat: bool = True, c
     except ImportError as e:
         raise StorageError(f"storage URL {shown!r}: database driver missing ({redact(str(e))}); "
                            "for PostgreSQL pip install 'psycopg[binary]'") from None
-    except Exception as e:  # sqlalchemy raises many types; keep the first line
-        text = str(e).strip()
-        if not create and ("no such table" in text or "does not exist" in text and "relation" in text):
+    except Exception as e:  # sqlalchemy raises many types; keep the first line of the root cause
+        text = _root_message(e)
+        if not create and ("no such table" in text or ("does not exist" in text and "relation" in text)):
             raise StorageError(f"storage {shown!r} holds no studies (it has no optuna tables)") from None
-        first = text.splitlines()[0] if text else type(e).__name__
-        raise StorageError(f"cannot open storage {shown!r}: {redact(first)}") from None
+        raise StorageError(f"cannot open storage {shown!r}: {redact(text)}") from None
     if heartbeat:
         rdb.heartbeat_stale_trial_callback = _record_stale_reason(rdb)
     return rdb
+
+
+def _root_message(e: BaseException) -> str:
+    """The first line of the innermost cause (optuna wraps a refused connection in a generic message)."""
+    seen = set()
+    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    text = str(e).strip()
+    if text.startswith("(") and ") " in text:  # sqlalchemy's "(psycopg.OperationalError) ..." prefix
+        text = text.split(") ", 1)[1]
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _record_stale_reason(rdb: RDBStorage):

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import difflib
 import json
@@ -45,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -69,6 +71,7 @@ DEFAULT_STRATEGY = "random"  # the strategy of a new study when none is given (S
 OWNER_ATTR = "hpo:owner"  # trial system attr: host, boot id, pid and start time of the process that asked it
 
 _log = logging.getLogger("hpo")
+_optuna_log = logging.getLogger("optuna.study.study")
 _ATTR = "hpo:config"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _NOT_GIVEN: Any = object()
@@ -201,10 +204,12 @@ class Study:
             self._strategy_spec = strategy
             self._strategy_kwargs = kwargs
             self._sampler = StrategySampler(strategy, self.space, seed, kwargs)
-            self._optuna = optuna.create_study(
-                storage=self._storage, sampler=self._sampler, pruner=pruner_obj,
-                study_name=study_name, direction=direction, load_if_exists=True,
-            )
+            if stored is None:
+                self._optuna = optuna.create_study(storage=self._storage, sampler=self._sampler, pruner=pruner_obj,
+                                                   study_name=study_name, direction=direction)
+            else:
+                self._optuna = optuna.load_study(study_name=study_name, storage=self._storage,
+                                                 sampler=self._sampler, pruner=pruner_obj)
             if stored is None or stored.get("seed") is None:
                 self._save_config()
         if stored is not None:
@@ -421,8 +426,11 @@ class Study:
         A value that is not a finite number marks the trial FAILED with the reason; ``error``
         records why a failed trial failed (user attribute ``error``).
         """
-        number = trial if isinstance(trial, int) and not isinstance(trial, bool) else getattr(trial, "number", None)
-        if not isinstance(number, int):
+        if isinstance(trial, Trial):
+            number = trial.number
+        elif isinstance(trial, numbers.Integral) and not isinstance(trial, bool):
+            number = int(trial)
+        else:
             raise TypeError(f"tell takes a Trial or a trial number, got {trial!r}")
         if isinstance(state, str):
             state = {"fail": TrialState.FAIL, "failed": TrialState.FAIL, "pruned": TrialState.PRUNED,
@@ -437,9 +445,37 @@ class Study:
                 error, value, state = str(e), None, TrialState.FAIL
         if state != TrialState.COMPLETE:
             value = None
+        local = trial.optuna_trial if isinstance(trial, Trial) and trial.optuna_trial.study is self._optuna else None
         if state == TrialState.FAIL and error:
-            self._trial_store.set_trial_user_attr(self._trial_id(number), "error", redact(error)[:1000])
+            error = redact(error)[:1000]
+            if local is not None:
+                local.set_user_attr("error", error)
+            else:
+                self._trial_store.set_trial_user_attr(self._trial_id(number), "error", error)
+        if local is not None:
+            frozen = self._tell_local(local, value, state)
+            if frozen is not None:
+                return frozen
         return self._optuna.tell(number, value, state=state, skip_if_finished=False)
+
+    def _tell_local(self, optuna_trial: optuna.Trial, value: float | None, state: TrialState) -> FrozenTrial | None:
+        """optuna's tell without its re-read of the finished trial (6 queries on a database): the
+        returned FrozenTrial is the trial's own copy, updated (its datetime_complete is this
+        process's clock, microseconds from the stored one). None if optuna's internals moved."""
+        cached = getattr(optuna_trial, "_cached_frozen_trial", None)
+        try:
+            from optuna.study._tell import _tell_with_warning
+        except ImportError:
+            return None
+        if not isinstance(cached, FrozenTrial):
+            return None
+        new_state, values, _ = _tell_with_warning(study=self._optuna, trial=optuna_trial, value_or_values=value,
+                                                  state=state, suppress_warning=True)
+        frozen = copy.deepcopy(cached)
+        frozen.state = new_state
+        frozen.values = values
+        frozen.datetime_complete = datetime.datetime.now()
+        return frozen
 
     def _trial_id(self, number: int) -> int:
         return self._trial_store.get_trial_id_from_study_id_trial_number(self._optuna._study_id, number)
@@ -461,14 +497,16 @@ class Study:
         """Tell ``outcome`` (from :func:`hpo.trial.evaluate`), log it, run ``callbacks(study,
         frozen_trial)``; then re-raise a KeyboardInterrupt/SystemExit the objective raised."""
         number = trial if isinstance(trial, int) else trial.number
-        frozen = self.tell(number, outcome.value, state=outcome.state, error=outcome.error)
+        frozen = self.tell(trial, outcome.value, state=outcome.state, error=outcome.error)
         if frozen.state == TrialState.FAIL:
             tb = getattr(outcome, "traceback", None)
             detail = f"\n{tb}" if tb and failed_trial_log.show_tracebacks else ""
             _log.warning("trial %d failed: %s%s", number, frozen.user_attrs.get("error", "no reason given"), detail)
-        else:
-            _log.info("trial %d finished: %s %s", number, frozen.state.name.lower(),
-                      "" if frozen.value is None else f"value={frozen.value:.6g}")
+        elif _optuna_log.isEnabledFor(logging.INFO):  # optuna's own per-trial line, as its optimize() prints it
+            if frozen.state == TrialState.COMPLETE and hasattr(self._optuna, "_log_completed_trial"):
+                self._optuna._log_completed_trial(frozen.values, number, frozen.params)
+            else:
+                _optuna_log.info("Trial %d %s.", number, frozen.state.name.lower())
         for callback in callbacks:
             callback(self, frozen)
         if outcome.exit is not None:
@@ -479,20 +517,24 @@ class Study:
                   callbacks: Iterable[Callable[["Study", FrozenTrial], None]] = ()) -> FrozenTrial:
         """Evaluate ``objective(trial)`` with hpo's checks (see :func:`hpo.trial.evaluate`), keep
         the trial's heartbeat while it runs, and :meth:`finish` it."""
-        with self.heartbeat(trial.number):
+        with self.heartbeat(trial):
             outcome = evaluate(objective, trial)
         return self.finish(trial, outcome, callbacks)
 
     @contextlib.contextmanager
-    def heartbeat(self, number: int) -> Iterator[None]:
-        """Record trial ``number``'s heartbeat while the block runs (relational storages with a
+    def heartbeat(self, trial: Trial | int) -> Iterator[None]:
+        """Record the trial's heartbeat while the block runs (relational storages with a
         heartbeat: lets processes on other hosts see that its owner is alive)."""
         interval = getattr(self._storage, "heartbeat_interval", None) if isinstance(self._storage, RDBStorage) else None
         if not interval:
             yield
             return
         storage = self._trial_store
-        trial_id = self._trial_id(number)
+        if isinstance(trial, Trial) and trial.optuna_trial.study is self._optuna:
+            number, trial_id = trial.number, trial.optuna_trial._trial_id
+        else:
+            number = int(trial)
+            trial_id = self._trial_id(number)
         stop = threading.Event()
 
         def beat() -> None:
@@ -542,7 +584,9 @@ class Study:
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # finished meanwhile (by itself or another reaper)
         if isinstance(self._storage, RDBStorage) and self._storage.heartbeat_interval:
-            optuna.storages.fail_stale_trials(self._optuna)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self._optuna)
         return failed
 
     # --- optimize --------------------------------------------------------------------

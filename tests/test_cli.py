@@ -30,6 +30,7 @@ SPACE = textwrap.dedent("""
 def files(tmp_path):
     (tmp_path / "obj.py").write_text(OBJECTIVE)
     (tmp_path / "space.yaml").write_text(SPACE)
+    (tmp_path / "bad.yaml").write_text("x: {type: float, low: -5\nopt: [adam")
     return tmp_path
 
 
@@ -73,6 +74,12 @@ def test_failing_objective_is_survived(files):
     (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--direction", "up"], "--direction must be"),
     (["best", "--study-name", "nope", "--storage", "sqlite:///{d}/s.db"], "no SQLite file at"),
     (["studies", "--storage", "redis://x"], "not understood"),
+    (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--n-trials", "abc"], "Invalid value for '--n-trials'"),
+    (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--n-jobs", "0"], "--n-jobs must be a positive integer"),
+    (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--timeout", "-1"], "--timeout must be a positive"),
+    (["run", "{d}/obj.py:objective", "--space", "{d}/bad.yaml"], "space file"),
+    (["run", "{d}/obj.py:objective", "--space", "{d}/space.yaml", "--no-such-option"], "No such option"),
+    (["studies", "--storage", "sqlite:///{d}/missing.db"], "no SQLite file at"),
     (["demo", "--benchmark", "branni"], "branin"),
 ])
 def test_bad_arguments_exit_2_with_one_line(files, args, message):
@@ -95,3 +102,36 @@ def test_demo_runs_a_real_study_in_sqlite(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="demo-branin-random", storage=f"sqlite:///{tmp_path / 'hpo-demo.db'}")
     assert len(study.trials) == 6
+
+
+def test_read_commands_create_no_database(files):
+    url = f"sqlite:///{files / 'never.db'}"
+    for args in (["studies", "--storage", url], ["best", "--study-name", "s", "--storage", url]):
+        result = _run(*args)
+        assert result.exit_code == 2 and "no SQLite file at" in result.output
+    assert not (files / "never.db").exists()
+
+
+def test_storage_from_the_environment_and_passwords_masked(files, monkeypatch):
+    url = f"sqlite:///{files / 'env.db'}"
+    monkeypatch.setenv("HPO_STORAGE", url)
+    result = _run("run", f"{files / 'obj.py'}:objective", "--space", files / "space.yaml", "--n-trials", 3,
+                  "--study-name", "s", "--seed", 0)
+    assert result.exit_code == 0, result.output
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
+    assert _run("studies").exit_code == 0 and "env.db" in _run("studies").output
+    monkeypatch.setenv("HPO_STORAGE", "postgresql://hpo:Sup3rSecret99@127.0.0.1:1/db")
+    result = _run("studies")
+    assert result.exit_code == 2 and "Sup3rSecret99" not in result.output
+    assert "postgresql://hpo:***@127.0.0.1:1/db" in result.output
+
+
+def test_resuming_keeps_the_stored_strategy_and_refuses_another(files):
+    url = f"sqlite:///{files / 's.db'}"
+    base = ["run", f"{files / 'obj.py'}:objective", "--space", files / "space.yaml", "--n-trials", 2,
+            "--storage", url, "--study-name", "s"]
+    assert _run(*base, "--strategy", "random").exit_code == 0
+    result = _run(*base, "--strategy", "tpe")
+    assert result.exit_code == 2 and "exists with strategy 'random', not 'tpe'" in result.output
+    result = _run(*base)
+    assert result.exit_code == 0 and "4 complete" in result.output

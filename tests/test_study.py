@@ -270,3 +270,106 @@ def test_optimize_argument_errors():
         study.optimize(n_trials=1)
     with pytest.raises(ValueError, match="has no completed trial yet"):
         study.best_value
+
+
+@pytest.mark.parametrize("seed", ["abc", -1, True, 1.5])
+def test_bad_seeds(seed):
+    with pytest.raises(ValueError) as err:
+        hpo.create_study(space=SPACE, seed=seed)
+    assert "seed must be a non-negative integer or None" in _one_line(err)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_trials": True}, "n_trials must be a non-negative integer"),
+    ({"n_trials": 2.5}, "n_trials must be a non-negative integer"),
+    ({"max_trials": -1}, "max_trials must be a non-negative integer"),
+    ({"timeout": -1}, "timeout must be a non-negative number of seconds"),
+    ({"timeout": float("nan")}, "timeout must be a non-negative number of seconds"),
+    ({"timeout": True}, "timeout must be a non-negative number of seconds"),
+    ({"n_trials": 1, "n_jobs": True}, "n_jobs must be a positive integer or -1"),
+    ({"n_trials": 1, "executor": "local"}, "executor must have a run(job) method"),
+    ({"n_trials": 1, "n_jobs": 2, "executor": hpo.execution.LocalExecutor()}, "give either executor= or n_jobs"),
+])
+def test_optimize_rejects_bad_budgets_and_executors(kwargs, message):
+    study = hpo.create_study(space=SPACE, seed=0)
+    with pytest.raises((ValueError, TypeError)) as err:
+        study.optimize(objective, **kwargs)
+    assert message in _one_line(err)
+    assert len(study.trials) == 0
+
+
+def test_unseeded_studies_draw_a_fresh_seed_once_and_store_it(tmp_path):
+    a, b = hpo.create_study(space=SPACE), hpo.create_study(space=SPACE)
+    assert isinstance(a.seed, int) and a.seed != b.seed
+    a.optimize(objective, n_trials=3)
+    b.optimize(objective, n_trials=3)
+    assert [t.params for t in a.trials] != [t.params for t in b.trials]
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    stored = hpo.create_study(space=SPACE, storage=url, study_name="s")
+    stored.optimize(objective, n_trials=4)
+    resumed = hpo.load_study(study_name="s", storage=url)
+    assert resumed.seed == stored.seed
+    again = hpo.create_study(space=SPACE, storage=url, study_name="s", load_if_exists=True)
+    assert again.seed == stored.seed  # seed=None on an existing study means its stored seed
+    replay = hpo.create_study(space=SPACE, seed=stored.seed)
+    replay.optimize(objective, n_trials=4)
+    assert [t.params for t in replay.trials] == [t.params for t in stored.trials]
+
+
+def test_reopening_with_another_strategy_or_seed_is_an_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hpo.create_study(space=SPACE, strategy="random", storage=url, study_name="s", seed=1)
+    with pytest.raises(ValueError) as err:
+        hpo.create_study(space=SPACE, strategy="tpe", storage=url, study_name="s", load_if_exists=True)
+    assert "exists with strategy 'random', not 'tpe'" in _one_line(err)
+    with pytest.raises(ValueError) as err:
+        hpo.create_study(space=SPACE, storage=url, study_name="s", seed=2, load_if_exists=True)
+    assert "exists with seed=1, not 2" in _one_line(err)
+    with pytest.raises(ValueError, match="direction='minimize', not 'maximize'"):
+        hpo.create_study(space=SPACE, storage=url, study_name="s", direction="maximize", load_if_exists=True)
+    resumed = hpo.create_study(space=SPACE, storage=url, study_name="s", load_if_exists=True)
+    assert resumed.strategy == "random" and resumed.seed == 1
+    switched = hpo.load_study(study_name="s", storage=url, strategy="tpe")  # on purpose: allowed
+    assert switched.strategy == "tpe"
+
+
+def test_the_default_strategy_is_one_constant():
+    from hpo.study import DEFAULT_STRATEGY
+
+    assert hpo.Study(space=SPACE).strategy == DEFAULT_STRATEGY
+    assert hpo.create_study(space=SPACE).strategy == DEFAULT_STRATEGY
+
+
+def test_load_study_never_creates_a_database(tmp_path):
+    for storage, message in ((f"sqlite:///{tmp_path / 'missing.db'}", "no SQLite file at"),
+                             (str(tmp_path / "missing.log"), "does not exist")):
+        with pytest.raises(hpo.StorageError) as err:
+            hpo.load_study(study_name="s", storage=storage)
+        assert message in _one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_study_py_does_not_import_execution_at_module_level():
+    import ast
+    import pathlib
+
+    tree = ast.parse(pathlib.Path(hpo.study.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [n.module for n in top if isinstance(n, ast.ImportFrom)] + [a.name for n in top if isinstance(n, ast.Import)
+                                                                        for a in n.names]
+    assert not [m for m in names if m and m.startswith("hpo.execution")]
+
+
+def test_ask_tell_trials_record_their_owner_and_a_crash_before_tell_is_failed_on_load(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = hpo.create_study(space=SPACE, storage=url, study_name="s", seed=0)
+    trial = study.ask()
+    owner = study.storage.get_trial(trial.optuna_trial._trial_id).system_attrs["hpo:owner"]
+    import os
+
+    assert owner["pid"] == os.getpid() and owner["host"]
+    hpo.load_study(study_name="s", storage=url)  # this process is alive: the trial stays RUNNING
+    assert study.trials[0].state == TrialState.RUNNING
+    study.tell(trial, 1.0)
+    assert study.trials[0].state == TrialState.COMPLETE

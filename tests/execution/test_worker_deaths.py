@@ -1,0 +1,109 @@
+"""A worker process that dies in any way fails its trial at once, with the reason, and
+``n_trials`` stays exact: kill -9, ``sys.exit()``, ``os._exit(0)``, a segfault, and a kill
+while the strategy is still proposing (before the objective starts)."""
+
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+import time
+from collections import Counter
+
+import pytest
+from optuna.trial import TrialState
+
+import hpo
+from hpo.strategies.base import BaseStrategy
+
+SPACE = {"x": hpo.Float(-5, 5)}
+N = 8
+
+
+def _study(tmp_path):
+    return hpo.create_study(space=SPACE, storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s", seed=0)
+
+
+def _once(tmp_path, trial_number):
+    """True exactly once, in whichever worker runs ``trial_number`` first (a file flag: each
+    worker is its own process)."""
+    flag = tmp_path / "fired"
+    if trial_number != 3:
+        return False
+    try:
+        fd = os.open(flag, os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _segfault():
+    faulthandler.disable()  # pytest's handler would print every thread's stack first
+    ctypes.string_at(0)
+
+
+DEATHS = {
+    "kill -9": (lambda: os.kill(os.getpid(), signal.SIGKILL), "killed by SIGKILL"),
+    "segfault": (_segfault, "killed by SIGSEGV"),
+    "os._exit(0)": (lambda: os._exit(0), "exited with code 0 while running this trial"),
+    "sys.exit(3)": (lambda: sys.exit(3), "the objective called sys.exit(3)"),
+    "sys.exit()": (lambda: sys.exit(), "the objective called sys.exit(None)"),
+}
+
+
+@pytest.mark.parametrize("death", list(DEATHS))
+def test_a_worker_dying_in_the_objective_fails_that_trial_and_n_trials_stays_exact(tmp_path, death):
+    die, reason = DEATHS[death]
+
+    def objective(trial):
+        if _once(tmp_path, trial.number):
+            die()
+        time.sleep(0.01)
+        return trial.params["x"] ** 2
+
+    study = _study(tmp_path)
+    study.optimize(objective, n_trials=N, n_jobs=2)
+    trials = study.trials
+    assert len(trials) == N and sorted(t.number for t in trials) == list(range(N))
+    states = Counter(t.state for t in trials)
+    assert states == {TrialState.COMPLETE: N - 1, TrialState.FAIL: 1}, states
+    failed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert failed.number == 3 and reason in failed.user_attrs["error"], failed.user_attrs
+
+
+def test_a_worker_killed_before_the_objective_starts(tmp_path):
+    class KillsWhileProposing(BaseStrategy):
+        def _propose(self, history, n, rng):
+            if _once(tmp_path, history.asking):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return self.space.sample(n, rng=rng)
+
+    ran = tmp_path / "ran"
+    ran.mkdir()
+
+    def objective(trial):
+        (ran / str(trial.number)).touch()
+        return trial.params["x"] ** 2
+
+    study = hpo.create_study(space=SPACE, strategy=KillsWhileProposing(), storage=f"sqlite:///{tmp_path / 's.db'}",
+                             study_name="s", seed=0)
+    study.optimize(objective, n_trials=N, n_jobs=2)
+    trials = study.trials
+    assert len(trials) == N
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and "killed by SIGKILL" in failed[0].user_attrs["error"]
+    assert not (ran / str(failed[0].number)).exists()  # its objective never ran
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == N - 1
+
+
+def test_an_error_outside_the_objective_stops_the_pool_with_one_line(tmp_path):
+    def broken_callback(study, trial):
+        raise RuntimeError("callback broke")
+
+    study = _study(tmp_path)
+    with pytest.raises(hpo.execution.WorkerError) as err:
+        study.optimize(lambda t: t.params["x"] ** 2, n_trials=6, n_jobs=2, callbacks=[broken_callback])
+    assert "RuntimeError: callback broke" in str(err.value) and "\n" not in str(err.value)
+    assert not study.get_trials([TrialState.RUNNING])
+    assert len(study.trials) <= 6
