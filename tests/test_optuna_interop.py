@@ -11,6 +11,7 @@ import hpo
 from hpo.sampler import StrategySampler
 from hpo.strategies import register
 from hpo.strategies.base import BaseStrategy
+from hpo.strategies.params import Real
 
 
 def _get(app, path):
@@ -68,3 +69,34 @@ def test_registered_and_entry_point_strategies(monkeypatch):
     monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()] if group == "hpo.strategies" else [])
     assert "plugin-test" in hpo.available()
     assert isinstance(hpo.make_strategy("plugin-test"), AlwaysLow)
+
+
+class _Offset(BaseStrategy):
+    """Proposes the point at ``offset`` of every range."""
+
+    params = {"offset": Real(0, 1)}
+
+    def __init__(self, offset: float = 0.0):
+        super().__init__(offset=offset)
+
+    def _propose(self, history, n, rng):
+        return [self.space.from_unit([self.offset] * len(self.space))] * n
+
+
+def test_an_instance_keeps_its_arguments_for_a_second_search_space():
+    sampler = StrategySampler(_Offset(offset=0.25), seed=0)
+    study = optuna.create_study(sampler=sampler)
+
+    def new_trial():
+        return study._storage.get_trial(study._storage.create_new_trial(study._study_id))
+
+    a = sampler.sample_relative(study, new_trial(), {"x": optuna.distributions.FloatDistribution(0, 4)})
+    b = sampler.sample_relative(study, new_trial(), {"y": optuna.distributions.FloatDistribution(0, 8)})
+    assert a == {"x": 1.0} and b == {"y": 2.0}  # the second space's strategy still has offset=0.25
+    first, second = sampler._strategies.values()
+    assert first is not second and second.offset == 0.25
+
+
+def test_strategy_kwargs_with_an_instance_is_an_error():
+    with pytest.raises(ValueError, match="strategy_kwargs apply to a strategy given by name"):
+        StrategySampler(_Offset(), strategy_kwargs={"offset": 0.5})

@@ -86,8 +86,8 @@ def _resolve(name: str) -> Callable[..., Strategy]:
     if name in plugins:
         return plugins[name].load()
     close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}?" if close else f"available: {', '.join(available())}"
-    raise UnknownStrategyError(f"unknown strategy {name!r}; {hint}")
+    suggestion = f"did you mean {', '.join(close)}?" if close else f"available: {', '.join(available())}"
+    raise UnknownStrategyError(f"unknown strategy {name!r}; {suggestion}")
 
 
 def make_strategy(strategy: str | Strategy, **kwargs: Any) -> Strategy:

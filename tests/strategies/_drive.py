@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from conformance.kit import trial
+from hpo.testing.problems import trial
 from hpo.strategies import make_strategy
 
 

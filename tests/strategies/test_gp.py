@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from scipy.stats import norm
 
 from _drive import drive_and_compare, fresh
-from conformance.kit import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial
+from hpo.testing.problems import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial
 from hpo.strategies import gp as gp_module
 from hpo.strategies._acquisition import UnitFeatures, log_expected_improvement, maximize
 from hpo.strategies.gp import GPStrategy, _refit_point

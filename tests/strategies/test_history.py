@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.kit import SMOOTH, trial
+from hpo.testing.problems import SMOOTH, trial
 from optuna.trial import TrialState
 
 from _drive import fresh

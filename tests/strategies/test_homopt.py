@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -13,42 +10,10 @@ import hpo
 from hpo.strategies import UnknownStrategyError, make_strategy
 from hpo.strategies._homotopy import AdditiveTables, jitter_point, trace_homotopy
 from hpo.strategies.homopt import HomOptStrategy
+from hpo.testing.problems import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial
 from surrogates.base import SurrogateFitError
 
-SPACE = hpo.Space({f"x{i}": hpo.Float(-2.0, 2.0) for i in range(3)})
-OPT = np.array([0.6, -0.4, 0.3])
-
-MIXED = hpo.Space({
-    "x": hpo.Float(-5, 5),
-    "lr": hpo.Float(1e-5, 1e-1, log=True),
-    "n": hpo.Int(1, 64, log=True),
-    "opt": hpo.Categorical(["adam", "sgd", "rmsprop"]),
-    "momentum": hpo.Float(0.0, 0.99, when={"opt": "sgd"}),
-})
-
-
-def quad(config: dict) -> float:
-    return float(sum((config[f"x{i}"] - OPT[i]) ** 2 for i in range(3)))
-
-
-def mixed_loss(config: dict) -> float:
-    loss = (config["x"] - 1.0) ** 2 + (math.log10(config["lr"]) + 3) ** 2 + abs(math.log2(config["n"]) - 3)
-    return loss + {"adam": 0.0, "sgd": 0.5, "rmsprop": 1.0}[config["opt"]] - config.get("momentum", 0.0)
-
-
-def trial(space, number, config, value=None, state=TrialState.COMPLETE):
-    t = optuna.trial.create_trial(params=config, distributions={k: space.distributions[k] for k in config},
-                                  value=value, state=state)
-    t.number = number
-    t._trial_id = number
-    return t
-
-
-def history(space, n, seed, loss):
-    return [trial(space, i, c, loss(c)) for i, c in enumerate(space.sample(n, seed=seed))]
-
-
-def strategy(space=SPACE, seed=0, direction="minimize", **kw) -> HomOptStrategy:
+def strategy(space=SMOOTH, seed=0, direction="minimize", **kw) -> HomOptStrategy:
     s = HomOptStrategy(**{"base": "random", **kw})
     s.setup(space, direction, seed)
     return s
@@ -70,15 +35,15 @@ def test_reference_rotation():
                                           (23, "jitter"), (24, "jitter")])
 def test_ask_follows_the_rotation(n_done, kind):
     s = strategy(preset="reference")
-    s.ask(history(SPACE, n_done, seed=1, loss=quad))
+    s.ask(history(SMOOTH, n_done, seed=1, loss=smooth_loss))
     assert s.counts[kind] == 1 and sum(s.counts.values()) == 1
 
 
 def test_pending_trials_shift_the_rotation_and_are_not_repeated():
-    h = history(SPACE, 20, seed=2, loss=quad)
-    pending = SPACE.sample(1, seed=3)[0]
+    h = history(SMOOTH, 20, seed=2, loss=smooth_loss)
+    pending = SMOOTH.sample(1, seed=3)[0]
     s = strategy(preset="reference")
-    out = s.ask(h + [trial(SPACE, 20, pending, state=TrialState.RUNNING)], n=4)  # positions 21..24
+    out = s.ask(h + [trial(SMOOTH, 20, pending, state=TrialState.RUNNING)], n=4)  # positions 21..24
     assert s.counts == {"base": 1, "jitter": 2, "homotopy": 1, "fallback": 0}
     keys = {_key(c) for c in out}
     assert len(keys) == 4 and _key(pending) not in keys
@@ -86,25 +51,25 @@ def test_pending_trials_shift_the_rotation_and_are_not_repeated():
 
 
 def test_same_seed_and_history_give_the_same_homotopy_proposal():
-    h = history(SPACE, 21, seed=4, loss=quad)
+    h = history(SMOOTH, 21, seed=4, loss=smooth_loss)
     assert strategy(seed=5).ask(h) == strategy(seed=5).ask(h)
 
 
 # --- the homotopy step ------------------------------------------------------------
 def test_homotopy_path_starts_at_the_best_point_and_improves_a_smooth_function():
-    h = history(SPACE, 40, seed=6, loss=quad)
+    h = history(SMOOTH, 40, seed=6, loss=smooth_loss)
     s = strategy()
     result = s.homotopy(h)
     assert result is not None and result.additive
     best = min(h, key=lambda t: t.value)
-    assert np.allclose(result.path.start, SPACE.to_vector(best.params))
+    assert np.allclose(result.path.start, SMOOTH.to_vector(best.params))
     assert len(result.path.points) == 5 and result.path.chosen == int(np.argmin(result.path.g2))
     assert result.proposal == result.configs[result.path.chosen]
-    assert quad(result.proposal) < best.value
+    assert smooth_loss(result.proposal) < best.value
 
 
 def test_trust_radius_keeps_the_path_near_the_best_point():
-    h = history(SPACE, 30, seed=7, loss=quad)
+    h = history(SMOOTH, 30, seed=7, loss=smooth_loss)
     result = strategy(trust_radius=0.05).homotopy(h)
     assert np.all(np.abs(result.path.points - result.path.start) <= 0.05 + 1e-12)
 
@@ -121,18 +86,18 @@ def test_categoricals_stay_at_the_best_level_and_proposals_are_valid():
 
 
 def test_maximize_is_handled_as_minimising_the_negated_value():
-    h = history(SPACE, 40, seed=6, loss=lambda c: -quad(c))
+    h = history(SMOOTH, 40, seed=6, loss=lambda c: -smooth_loss(c))
     result = strategy(direction="maximize").homotopy(h)
-    assert -quad(result.proposal) > max(t.value for t in h)
+    assert -smooth_loss(result.proposal) > max(t.value for t in h)
 
 
 def test_tables_match_the_model_and_the_direct_path():
     from surrogates.encoding import Encoder
     from surrogates.gam import GAMSurrogate
 
-    h = history(SPACE, 40, seed=9, loss=quad)
-    V = np.array([SPACE.to_vector(t.params) for t in h])
-    enc = Encoder(SPACE.cs, one_hot=False)
+    h = history(SMOOTH, 40, seed=9, loss=smooth_loss)
+    V = np.array([SMOOTH.to_vector(t.params) for t in h])
+    enc = Encoder(SMOOTH.cs, one_hot=False)
     gam = GAMSurrogate(lam=1e-4).fit(enc.transform(V), [t.value for t in h])
     predict = lambda rows: gam.predict(enc.transform(rows))[0]  # noqa: E731
     v0 = V[0]
@@ -161,13 +126,13 @@ def test_jitter_is_scaled_per_dimension():
 
 @pytest.mark.parametrize("preset, reach", [("reference", 0.01), ("smooth", 0.5)])
 def test_jitter_proposal_is_new_and_near_the_best_point(preset, reach):
-    h = history(SPACE, 23, seed=10, loss=quad)
+    h = history(SMOOTH, 23, seed=10, loss=smooth_loss)
     s = strategy(preset=preset)
     config = s.ask(h)[0]
     assert s.counts["jitter"] == 1
     best = min(h, key=lambda t: t.value).params
     assert _key(config) not in {_key(t.params) for t in h}
-    assert 0 < np.max(np.abs(SPACE.to_unit(config) - SPACE.to_unit(best))) < reach
+    assert 0 < np.max(np.abs(SMOOTH.to_unit(config) - SMOOTH.to_unit(best))) < reach
 
 
 # --- fallbacks ------------------------------------------------------------------------
@@ -178,7 +143,7 @@ def test_gam_failure_falls_back_to_the_base(monkeypatch):
         raise SurrogateFitError("singular")
 
     monkeypatch.setattr(surrogates.gam.GAMSurrogate, "fit", broken_fit)
-    h = history(SPACE, 21, seed=11, loss=quad)
+    h = history(SMOOTH, 21, seed=11, loss=smooth_loss)
     s = strategy(preset="reference")
     config = s.ask(h)[0]
     assert s.counts == {"base": 1, "jitter": 0, "homotopy": 0, "fallback": 1}
@@ -187,7 +152,7 @@ def test_gam_failure_falls_back_to_the_base(monkeypatch):
 
 def make_strategy_setup(name):
     b = make_strategy(name)
-    b.setup(SPACE, "minimize", 0)
+    b.setup(SMOOTH, "minimize", 0)
     return b
 
 
@@ -205,8 +170,8 @@ def test_broken_base_falls_back_to_random_sampling():
             pass
 
     s = strategy(base=Broken())
-    (config,) = s.ask(history(SPACE, 3, seed=12, loss=quad))
-    assert SPACE.validate(config) == config
+    (config,) = s.ask(history(SMOOTH, 3, seed=12, loss=smooth_loss))
+    assert SMOOTH.validate(config) == config
 
 
 # --- construction and bad input ---------------------------------------------------------
@@ -239,9 +204,9 @@ def test_unknown_base_names_the_close_ones():
 
 
 def test_study_runs_end_to_end_and_beats_its_warm_up():
-    study = hpo.create_study(space=SPACE, strategy="homopt:random", seed=0,
+    study = hpo.create_study(space=SMOOTH, strategy="homopt:random", seed=0,
                              strategy_kwargs={"warm_up": 10})
-    study.optimize(lambda t: quad(t.params), n_trials=30)
+    study.optimize(lambda t: smooth_loss(t.params), n_trials=30)
     values = [t.value for t in study.trials]
     assert len(values) == 30 and min(values[10:]) < min(values[:10])
 
@@ -259,8 +224,8 @@ def test_presets_fill_the_defaults_and_explicit_arguments_win():
 
 
 def test_standardised_losses_make_the_smoothing_scale_free():
-    h = history(SPACE, 40, seed=13, loss=quad)
-    scaled = [trial(SPACE, t.number, t.params, 1e4 * t.value) for t in h]
+    h = history(SMOOTH, 40, seed=13, loss=smooth_loss)
+    scaled = [trial(SMOOTH, t.number, t.params, 1e4 * t.value) for t in h]
     a = strategy(lam=1.0, y_scale="standard").homotopy(h)
     b = strategy(lam=1.0, y_scale="standard").homotopy(scaled)
     assert np.allclose(a.path.points, b.path.points, atol=1e-6)
@@ -288,7 +253,7 @@ def test_eval_compare_counts_wins_ties_and_losses():
 
 def test_thompson_allocation_hands_slots_to_a_more_successful_base():
     # after warm-up, trials at base positions keep improving, the others never do
-    space = SPACE
+    space = SMOOTH
     configs = space.sample(60, seed=14)
     values, best = [], 100.0
     s = strategy(allocation="thompson", warm_up=10)
@@ -309,8 +274,8 @@ def test_thompson_allocation_hands_slots_to_a_more_successful_base():
 
 def test_gate_hands_slots_to_the_base_when_the_gam_predicts_new_trials_badly():
     rng = np.random.default_rng(15)
-    smooth = history(SPACE, 23, seed=16, loss=quad)
-    noise = [trial(SPACE, t.number, t.params, float(rng.normal())) for t in smooth]
+    smooth = history(SMOOTH, 23, seed=16, loss=smooth_loss)
+    noise = [trial(SMOOTH, t.number, t.params, float(rng.normal())) for t in smooth]
     for h, expect in ((smooth, "homotopy"), (noise, "base")):
         s = strategy(gate_threshold=0.3, warm_up=20)
         assert s.kind_of(len(h)) == "jitter"                      # position 23: a jitter slot

@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 import hpo
 from _drive import drive_and_compare, fresh
-from conformance.kit import MIXED, SMOOTH, history, mixed_loss, trial
+from hpo.testing.problems import MIXED, SMOOTH, history, mixed_loss, trial
 from hpo.strategies.hyperopt_tpe import HyperoptTPEStrategy, _build, _decode, _encode, _labels
 
 NESTED = hpo.Space({

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 import hpo
 from _drive import drive_and_compare, fresh
-from conformance.kit import SMOOTH, history, smooth_loss, trial
+from hpo.testing.problems import SMOOTH, history, smooth_loss, trial
 from hpo.strategies.smac import SMACBlackBoxStrategy, SMACStrategy
 
 

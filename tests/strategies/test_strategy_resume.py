@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 import hpo
 from _drive import fresh
-from conformance.kit import SMOOTH, smooth_loss
+from hpo.testing.problems import SMOOTH, smooth_loss
 
 NAMES = ["tpe", "hyperopt-tpe", "smac", "smac-bb", "gp"]
 TESTS = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ WORKER = """
 import sys, time
 sys.path.insert(0, {tests!r})
 import hpo
-from conformance.kit import SMOOTH, smooth_loss
+from hpo.testing.problems import SMOOTH, smooth_loss
 study = hpo.create_study(space=SMOOTH, strategy={name!r}, storage={url!r}, study_name="s", seed=1)
 def objective(trial):
     time.sleep(0.3)

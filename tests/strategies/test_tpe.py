@@ -6,7 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from _drive import drive_and_compare, fresh
-from conformance.kit import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial
+from hpo.testing.problems import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial
 from hpo.strategies.tpe import TPEStrategy
 
 
