@@ -9,7 +9,7 @@ The ``hpo`` command finds these through the ``hpo.commands`` entry-point group (
     hpo bench report results/ --out report/
     hpo bench compare results/ rerun/            # folders or .jsonl.gz archives
     hpo bench experiment list                    # experiments as data (benchmarks.experiments)
-    hpo bench experiment run homopt --jobs 2
+    hpo bench experiment run wrappers --jobs 2
     hpo bench pruning --seeds 10 --budget 50     # pruners at equal total cost
     hpo bench eval-timing                        # one evaluation of every built-in problem
     hpo bench surrogate-timing                   # surrogate fit / predict costs

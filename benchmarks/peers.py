@@ -10,6 +10,10 @@ natively where the library can (optuna define-by-run, hyperopt nested ``hp.choic
 ConfigSpace, Ax's ``dependent_parameters``); HEBO samples every parameter and the inactive
 ones are dropped before evaluation.
 
+This is the one module that runs each library natively: an experiment that compares a wrapper
+with its library under the wrapper's own settings (:mod:`benchmarks.experiments`) passes those
+as ``settings``, and a warm start as ``history``, to :func:`run_peer`.
+
 Example:
     >>> from benchmarks.synthetic import Branin
     >>> from benchmarks.peers import run_peer
@@ -28,7 +32,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from ConfigSpace import (
@@ -88,26 +92,54 @@ def peer_versions() -> dict[str, str]:
     return out
 
 
-def run_peer(name: str, cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
-    """Run peer ``name`` on ``cs`` for ``budget`` calls of ``objective`` (minimised), seeded."""
+def run_peer(name: str, cs: ConfigurationSpace, objective: Objective, budget: int, seed: int,
+             settings: dict | None = None, history: Sequence[tuple[dict, float]] = ()) -> None:
+    """Run peer ``name`` on ``cs`` for ``budget`` calls of ``objective`` (minimised), seeded.
+
+    ``settings`` are the library's own options (none: its defaults):
+
+    - ``optuna-*``: keyword arguments of the sampler (``TPESampler(multivariate=True, ...)``);
+    - ``hyperopt``: ``n_startup_jobs`` (TPE's random start; hyperopt's default is 20) and
+      ``int_encoding``: ``"uniformint"`` (the default) or ``"quniform"`` (an integer is
+      ``quniform`` over [lower - 0.5, upper + 0.5], as hpo's ``hyperopt-tpe`` declares it);
+    - ``smac3-*``: ``n_trials`` (the scenario's; default: budget plus warm start),
+      ``initial_design`` (its number of configurations; default SMAC's), ``forest_n_jobs`` (the
+      random forest's threads; SMAC's default is -1) and ``save`` (write the run history on every
+      tell, SMAC's default True).
+
+    ``history`` holds (configuration, loss) pairs told to the library before its first proposal
+    (a warm start; not evaluated again, not counted in ``budget``); HEBO and Ax take none.
+    """
     if name not in PEERS:
         raise ValueError(f"unknown peer {name!r}; available: {', '.join(PEERS)}")
     if name in _IMPORTABLE and not _IMPORTABLE[name]():
         raise ImportError(f"{name} is not installed; {_INSTALL[name]}")
-    PEERS[name](cs, objective, budget, seed)
+    settings = dict(settings or {})
+    allowed = _SETTINGS.get(name)
+    unknown = sorted(set(settings) - set(allowed)) if allowed is not None else []
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown} for peer {name!r}; it takes: {', '.join(allowed) or 'none'}")
+    if history and name in ("hebo", "ax"):
+        raise ValueError(f"peer {name!r} takes no warm start (history); run it without one")
+    PEERS[name](cs, objective, budget, seed, settings, list(history))
 
 
 # --- optuna -----------------------------------------------------------------
 
 
-def _optuna(sampler_factory: Callable[[int], Any]):
-    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+def _optuna(sampler_name: str):
+    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int, settings: dict,
+            history: list) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         space = Space(cs)
         order = _topological(cs)
-        study = optuna.create_study(direction="minimize", sampler=sampler_factory(seed))
+        sampler = getattr(optuna.samplers, sampler_name)(seed=seed, **settings)
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        if history:
+            study.add_trials([optuna.trial.create_trial(params=c, distributions={k: _distribution(cs[k]) for k in c},
+                                                        value=v) for c, v in history])
         for _ in range(budget):
             trial = study.ask()
             config: dict = {}
@@ -118,6 +150,17 @@ def _optuna(sampler_factory: Callable[[int], Any]):
             study.tell(trial, loss if math.isfinite(loss) else None, state=None if math.isfinite(loss) else optuna.trial.TrialState.FAIL)
 
     return run
+
+
+def _distribution(hp):
+    """The optuna distribution :func:`_suggest` declares for ``hp``."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(hp, UniformFloatHyperparameter):
+        return FloatDistribution(hp.lower, hp.upper, log=hp.log)
+    if isinstance(hp, UniformIntegerHyperparameter):
+        return IntDistribution(int(hp.lower), int(hp.upper), log=hp.log)
+    return CategoricalDistribution(list(_choices(hp)))
 
 
 def _suggest(trial, name: str, hp) -> Any:
@@ -151,52 +194,57 @@ def _topological(cs: ConfigurationSpace) -> list[str]:
     return order
 
 
-def _tpe(seed):
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _gp(seed):
-    import optuna
-
-    return optuna.samplers.GPSampler(seed=seed)
-
-
-def _random(seed):
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
 # --- hyperopt ------------------------------------------------------------------
 
 
-def _hyperopt(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+def _hyperopt(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int, settings: dict,
+              history: list) -> None:
+    from functools import partial
+
     from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+    from hyperopt.fmin import generate_trials_to_calculate
 
     space = Space(cs)
-    hspace, nested = _hyperopt_space(cs)
+    encoding = settings.get("int_encoding", "uniformint")
+    if encoding not in ("uniformint", "quniform"):
+        raise ValueError(f"int_encoding must be 'uniformint' or 'quniform', got {encoding!r}")
+    hspace, nested = _hyperopt_space(cs, encoding)
+    if history and nested:
+        raise ValueError("the hyperopt peer takes a warm start (history) on unconditional spaces only")
+    known = iter(history)
 
     def fn(sample):
         config = _flatten(sample) if nested else dict(sample)
         config = {k: _cast(cs[k], v) for k, v in config.items()}
         config = {k: config[k] for k in space.active_names(config) if k in config}
-        loss = objective(config)
+        told = next(known, None)
+        if told is not None:  # a warm-start point: its loss is known
+            if told[0] != config:
+                raise RuntimeError(f"hyperopt evaluated {config} where the warm start has {told[0]}")
+            loss = told[1]
+        else:
+            loss = objective(config)
         return {"loss": loss, "status": STATUS_OK} if math.isfinite(loss) else {"status": STATUS_FAIL}
 
+    algo = partial(tpe.suggest, n_startup_jobs=settings["n_startup_jobs"]) if "n_startup_jobs" in settings else tpe.suggest
     fmin(
         fn,
         hspace,
-        algo=tpe.suggest,
-        max_evals=budget,
-        trials=Trials(),
+        algo=algo,
+        max_evals=budget,  # counted beyond the warm start's points, which fmin evaluates first
+        trials=generate_trials_to_calculate([_hyperopt_point(cs, c) for c, _ in history]) if history else Trials(),
         rstate=np.random.default_rng(seed),
         show_progressbar=False,
     )
 
 
-def _hyperopt_dim(name: str, hp):
+def _hyperopt_point(cs: ConfigurationSpace, config: dict) -> dict:
+    """A configuration in hyperopt's own terms (a choice by its index)."""
+    return {k: (_choices(cs[k]).index(v) if not isinstance(cs[k], (UniformFloatHyperparameter, UniformIntegerHyperparameter))
+                else v) for k, v in config.items()}
+
+
+def _hyperopt_dim(name: str, hp, int_encoding: str = "uniformint"):
     from hyperopt import hp as H
 
     if isinstance(hp, UniformFloatHyperparameter):
@@ -204,20 +252,23 @@ def _hyperopt_dim(name: str, hp):
             return H.loguniform(name, math.log(hp.lower), math.log(hp.upper))
         return H.uniform(name, hp.lower, hp.upper)
     if isinstance(hp, UniformIntegerHyperparameter):
+        pad = 0.5 if int_encoding == "quniform" else 0.0
         if hp.log:
-            return H.qloguniform(name, math.log(hp.lower), math.log(hp.upper), 1)
+            return H.qloguniform(name, math.log(hp.lower - pad), math.log(hp.upper + pad), 1)
+        if pad:
+            return H.quniform(name, hp.lower - pad, hp.upper + pad, 1)
         return H.uniformint(name, int(hp.lower), int(hp.upper))
     return H.choice(name, _choices(hp))
 
 
-def _hyperopt_space(cs: ConfigurationSpace):
+def _hyperopt_space(cs: ConfigurationSpace, int_encoding: str = "uniformint"):
     """A hyperopt space: nested ``hp.choice`` when every condition is 'categorical parent == / in values'."""
     simple = all(
         isinstance(c, (EqualsCondition, InCondition)) and isinstance(c.parent, CategoricalHyperparameter)
         for c in cs.conditions
     ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys())
     if not cs.conditions or not simple:
-        return {n: _hyperopt_dim(n, cs[n]) for n in cs.keys()}, False
+        return {n: _hyperopt_dim(n, cs[n], int_encoding) for n in cs.keys()}, False
 
     from hyperopt import hp as H
 
@@ -234,7 +285,7 @@ def _hyperopt_space(cs: ConfigurationSpace):
     def node(name: str):
         hp = cs[name]
         if not isinstance(hp, CategoricalHyperparameter) or not cs.children_of[name]:
-            return _hyperopt_dim(name, hp)
+            return _hyperopt_dim(name, hp, int_encoding)
         options = []
         for value in hp.choices:
             option = {"__name": name, "__value": value}
@@ -269,27 +320,41 @@ def _cast(hp, value):
 
 
 def _smac(facade_name: str):
-    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+    def run(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int, settings: dict,
+            history: list) -> None:
         import logging
 
         import smac
+        from ConfigSpace import Configuration
         from smac import Scenario
-        from smac.runhistory.dataclasses import TrialValue
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
 
         logging.getLogger("smac").setLevel(logging.ERROR)
         facade = getattr(smac, facade_name)
+        save = settings.get("save", True)
         with tempfile.TemporaryDirectory(prefix="smac3-") as tmp:
-            scenario = Scenario(cs, deterministic=True, n_trials=budget, seed=seed, output_directory=tmp)
-            opt = facade(scenario, _dummy_target, overwrite=True, logging_level=40)
+            scenario = Scenario(cs, deterministic=True, n_trials=settings.get("n_trials", len(history) + budget),
+                                seed=seed, output_directory=tmp)
+            extra: dict = {}
+            if settings.get("forest_n_jobs") is not None:
+                model = facade.get_model(scenario)
+                if hasattr(model, "_rf_opts"):  # the HPO facade's random forest (SMAC's default: -1 threads)
+                    model._rf_opts["n_jobs"] = settings["forest_n_jobs"]
+                extra["model"] = model
+            if settings.get("initial_design") is not None:
+                extra["initial_design"] = facade.get_initial_design(scenario, n_configs=settings["initial_design"])
+            opt = facade(scenario, _dummy_target, overwrite=True, logging_level=40, **extra)
             from smac.main.exceptions import ConfigurationSpaceExhaustedException
 
+            for config, loss in history:
+                opt.tell(TrialInfo(Configuration(cs, values=config), seed=0), TrialValue(cost=loss), save=save)
             for i in range(budget):
                 try:
                     info = opt.ask()
                 except ConfigurationSpaceExhaustedException:
                     raise PeerStopped(f"SMAC found no new configuration after {i} evaluations (space exhausted)") from None
                 loss = objective(dict(info.config))
-                opt.tell(info, TrialValue(cost=loss if math.isfinite(loss) else 1e12))
+                opt.tell(info, TrialValue(cost=loss if math.isfinite(loss) else 1e12), save=save)
 
     return run
 
@@ -301,7 +366,7 @@ def _dummy_target(config, seed: int = 0) -> float:  # SMAC needs a target; ask/t
 # --- HEBO ------------------------------------------------------------------------------
 
 
-def _hebo(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+def _hebo(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int, settings: dict, history: list) -> None:
     import torch
     from hebo.design_space.design_space import DesignSpace
     from hebo.optimizers.hebo import HEBO
@@ -369,7 +434,7 @@ class _seeded_pymoo:
 # --- Ax --------------------------------------------------------------------------------
 
 
-def _ax(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int) -> None:
+def _ax(cs: ConfigurationSpace, objective: Objective, budget: int, seed: int, settings: dict, history: list) -> None:
     import logging
     import warnings
 
@@ -465,13 +530,22 @@ def _ax_kind(choices: list) -> str:
     raise ValueError(f"Ax takes choices of one type (str, int, float or bool), got {choices!r}")
 
 
-PEERS: dict[str, Callable[[ConfigurationSpace, Objective, int, int], None]] = {
-    "optuna-tpe": _optuna(_tpe),
-    "optuna-gp": _optuna(_gp),
-    "optuna-random": _optuna(_random),
+PEERS: dict[str, Callable[[ConfigurationSpace, Objective, int, int, dict, list], None]] = {
+    "optuna-tpe": _optuna("TPESampler"),
+    "optuna-gp": _optuna("GPSampler"),
+    "optuna-random": _optuna("RandomSampler"),
     "hyperopt": _hyperopt,
     "smac3-hpo": _smac("HyperparameterOptimizationFacade"),
     "smac3-bb": _smac("BlackBoxFacade"),
     "hebo": _hebo,
     "ax": _ax,
+}
+
+# the settings each peer takes (None: any, checked by the library itself)
+_SETTINGS: dict[str, tuple[str, ...] | None] = {
+    "optuna-tpe": None, "optuna-gp": None, "optuna-random": None,
+    "hyperopt": ("n_startup_jobs", "int_encoding"),
+    "smac3-hpo": ("n_trials", "initial_design", "forest_n_jobs", "save"),
+    "smac3-bb": ("n_trials", "initial_design", "forest_n_jobs", "save"),
+    "hebo": (), "ax": (),
 }

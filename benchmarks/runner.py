@@ -442,8 +442,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None, variant: Variant | Non
         if pruner is not None:
             _run_hpo_pruned(base, pruner, bench, cs, recorder, spec.budget, spec.run_seed, kwargs)
         elif _is_peer(name):
-            run_peer(name, cs, recorder, spec.budget, spec.run_seed,
-                     **({"settings": kwargs, "history": history} if kwargs or history else {}))
+            run_peer(name, cs, recorder, spec.budget, spec.run_seed, settings=kwargs, history=history)
         elif variant is not None and variant.n_jobs > 1:
             _run_hpo_parallel(name, cs, recorder, spec.budget, spec.run_seed, kwargs, variant.n_jobs)
         else:

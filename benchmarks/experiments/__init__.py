@@ -10,24 +10,27 @@ runs already in the committed archive are kept), packs every record into the arc
 
 The experiments (``hpo bench experiment list``):
 
+- ``wrappers``: each hpo wrapper against its library called natively with the wrapper's settings;
+- ``parallel``: ``n_jobs=2`` against one worker for tpe and gp;
+- ``strategy-overhead``: the per-trial ``ask`` cost after 50, 200 and 500 completed trials;
 - ``homopt``: HomOpt variants against their base strategies;
 - ``pruning``: pruners and ASHA at equal total cost.
 
 Command line::
 
     hpo bench experiment list
-    hpo bench experiment run homopt --jobs 2            # resumes; packs; writes the report
-    hpo bench experiment report homopt                  # the report again, from the archive
+    hpo bench experiment run wrappers --jobs 2          # resumes; packs; writes the report
+    hpo bench experiment report wrappers                # the report again, from the archive
     hpo bench experiment run homopt --seeds 1 --problems branin --out /tmp/rerun
     hpo bench compare benchmarks/results/homopt_runs.jsonl.gz /tmp/rerun   # a subset reproduces
 
 Example:
     >>> from benchmarks.experiments import get, names
-    >>> "homopt" in names()
+    >>> "wrappers" in names()
     True
-    >>> exp = get("homopt")
-    >>> exp.variants()["homopt-ref:tpe"].kwargs
-    {'preset': 'reference'}
+    >>> exp = get("strategy-overhead")
+    >>> exp.variants()["tpe@200"].warm_start
+    200
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ __all__ = ["Experiment", "Sweep", "Variant", "UnknownExperimentError", "names", 
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 _MODULES = {
+    "wrappers": "benchmarks.experiments.wrappers",
+    "parallel": "benchmarks.experiments.parallel",
+    "strategy-overhead": "benchmarks.experiments.strategy_overhead",
     "homopt": "benchmarks.experiments.homopt",
     "pruning": "benchmarks.experiments.pruning",
 }

@@ -5,6 +5,8 @@ from typer.testing import CliRunner
 
 from benchmarks import experiments
 from benchmarks.cli import app
+from benchmarks.experiments import wrappers
+from benchmarks.peers import run_peer
 from benchmarks.registry import make_benchmark
 from benchmarks.runner import RunSpec, UnknownStrategyNameError, Variant, check_strategies, compare_results, run_one
 from benchmarks.runner import warm_start_history
@@ -24,11 +26,11 @@ def test_every_experiment_is_well_defined(name):
 
 def test_unknown_experiment_and_subset_are_one_line_errors(tmp_path):
     res = runner.invoke(app, ["experiment", "run", "homopts"])
-    assert res.exit_code == 2 and res.output.startswith("error: unknown experiment 'homopts'; experiments: homopt")
+    assert res.exit_code == 2 and res.output.startswith("error: unknown experiment 'homopts'; experiments: wrappers")
     res = runner.invoke(app, ["experiment", "run", "homopt", "--problems", "brannin", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "has no problem 'brannin'" in res.output
     res = runner.invoke(app, ["experiment", "list"])
-    assert res.exit_code == 0 and "pruning:" in res.output and "homopt_runs.jsonl.gz" in res.output
+    assert res.exit_code == 0 and "strategy-overhead:" in res.output and "homopt_runs.jsonl.gz" in res.output
 
 
 def test_warm_start_is_the_same_for_every_strategy_on_a_seed():
@@ -39,18 +41,27 @@ def test_warm_start_is_the_same_for_every_strategy_on_a_seed():
     assert warm_start_history(bench, bench.get_configuration_space(seed=1), 4, seed=1) != a
 
 
-def test_a_warm_start_is_told_not_evaluated():
-    variant = Variant("tpe", {"n_startup_trials": 5}, warm_start=12)
+@pytest.mark.parametrize("variant", [Variant("tpe", {"n_startup_trials": 5}, warm_start=12),
+                                     Variant("optuna-tpe", dict(wrappers._TPE), warm_start=12),
+                                     Variant("hyperopt", {"n_startup_jobs": 5, "int_encoding": "quniform"}, warm_start=12)])
+def test_a_warm_start_is_told_not_evaluated(variant):
     spec = RunSpec("v", "mixed", 0, 4)
     rec = run_one(spec, variant=variant)
     assert rec["status"] == "ok", rec["error"]
-    assert rec["n_trials"] == 4 and rec["variant"]["warm_start"] == 12 and rec["variant"]["base"] == "tpe"
+    assert rec["n_trials"] == 4 and rec["variant"]["warm_start"] == 12 and rec["variant"]["base"] == variant.base
     assert len(rec["overhead_cpu_s"]) == 4 and all(x >= 0 for x in rec["overhead_cpu_s"])
     assert run_one(spec, variant=variant)["configs"] == rec["configs"]  # seeded
-    assert run_one(spec, variant=Variant("tpe", variant.kwargs))["configs"] != rec["configs"]
+    assert run_one(spec, variant=Variant(variant.base, variant.kwargs))["configs"] != rec["configs"]
 
 
-def test_variants_are_checked():
+def test_peer_settings_and_variants_are_checked():
+    cs = make_benchmark("branin").get_configuration_space()
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['n_startup'\] for peer 'hyperopt'; it takes: n_startup_jobs"):
+        run_peer("hyperopt", cs, lambda c: 0.0, 2, 0, settings={"n_startup": 3})
+    with pytest.raises(ValueError, match="int_encoding must be"):
+        run_peer("hyperopt", cs, lambda c: 0.0, 2, 0, settings={"int_encoding": "round"})
+    with pytest.raises(ValueError, match="takes no warm start"):
+        run_peer("ax", cs, lambda c: 0.0, 2, 0, history=[({"x0": 0.0, "x1": 0.0}, 1.0)])
     with pytest.raises(UnknownStrategyNameError, match="n_jobs > 1 needs an hpo strategy"):
         check_strategies(["x"], {"x": Variant("optuna-tpe", n_jobs=2)})
     with pytest.raises(UnknownStrategyNameError, match="do not combine with a pruner"):
@@ -91,3 +102,19 @@ def test_a_committed_homopt_variant_reproduces(tmp_path):
 def test_a_subset_of_the_committed_pruning_runs_reproduces(tmp_path):
     got = _rerun_matches(tmp_path, "pruning", "--problems", "branin-mf", "--strategies", "random+none,random+asha")
     assert len(got["same"]) == 2 and not got["differ"] and not got["only_b"]
+
+
+def test_hyperopt_integers_as_hpo_declares_them():
+    from benchmarks.peers import _hyperopt_space
+
+    cs = make_benchmark("mixed").get_configuration_space()
+    flat, _ = _hyperopt_space(cs, "quniform")
+    assert "Literal{-5.5}" in str(flat["n0"]) and "Literal{-5}" in str(_hyperopt_space(cs)[0]["n0"])  # n0 in [-5, 5]
+
+
+def test_wrapper_report_pairs_each_wrapper_with_its_library(tmp_path):
+    recs = [run_one(RunSpec(name, "branin", seed, 6), variant=wrappers.NATIVE["tpe"][1] if name != "tpe" else None)
+            for name in ("tpe", "native-tpe") for seed in (0, 1)]
+    md = wrappers.write_report(recs, tmp_path, "cmd").read_text()
+    assert "| tpe | branin | 2 |" in md and "`optuna-tpe` n_startup_trials=10, multivariate=True" in md
+    assert (tmp_path / "wrappers.json").is_file()

@@ -46,7 +46,7 @@ def test_conditional_configs_hold_only_active_parameters():
 def test_crashing_strategy_is_recorded_not_raised(tmp_path, monkeypatch):
     import benchmarks.peers as peers
 
-    def boom(cs, objective, budget, seed):
+    def boom(cs, objective, budget, seed, settings, history):
         objective(dict(cs.sample_configuration()))
         raise RuntimeError("library exploded")
 
