@@ -31,7 +31,7 @@ __all__ = ["main"]
 def _objective(args, **over):
     from hpo.finetune import LoRAObjective
 
-    kw = dict(train_size=args.train_size or None, max_length=args.max_length, device=args.device,
+    kw = dict(train_size=args.train_size or None, validation_size=args.val_size or None, max_length=args.max_length, device=args.device,
               threads=args.threads, seed=args.seed, artifact_dir=args.artifacts, optimizer=args.optimizer,
               epochs=args.epochs)
     kw.update(over)
@@ -150,6 +150,7 @@ def main(argv=None) -> None:
     ap.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw-hd", "sgd-hd"])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train-size", type=int, default=256, help="0: the whole training split")
+    ap.add_argument("--val-size", type=int, default=0, help="0: the whole validation split")
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)

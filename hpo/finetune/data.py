@@ -43,7 +43,8 @@ class TextData:
         return len(self.texts)
 
     def subset(self, n: int | None) -> "TextData":
-        """The first ``n`` examples (training rows are shuffled once with the seed, so this is a random sample)."""
+        """The first ``n`` examples (training rows are shuffled once with the seed, and the built-in splits are
+        stored shuffled, so this is a random sample there)."""
         return self if n is None or n >= len(self) else TextData(self.texts[:n], self.labels[:n])
 
 

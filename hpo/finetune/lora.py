@@ -62,6 +62,7 @@ class LoRAObjective:
         threads: CPU threads (default ``OMP_NUM_THREADS`` or the usable cores).
         seed: seeds the head, the LoRA initialisation, dropout and the batch order.
         train_size: use only the first n training examples.
+        validation_size: evaluate on only the first n validation examples (quicker, noisier studies).
         max_length: tokens per example.
         artifact_dir: where the best adapters go (``None``: save nothing).
         evaluate_test: measure the test split (if any) after training.
@@ -84,14 +85,15 @@ class LoRAObjective:
                  max_steps: int | None = None, eval_every: int | None = None, metric: str = "error",
                  optimizer: str = "adamw", hypergrad_lr: float | None = None, hypergrad_mode: str = "multiplicative",
                  device: str = "auto", threads: int | None = None, seed: int = 0, train_size: int | None = None,
-                 max_length: int = 64, artifact_dir: str | os.PathLike | None = "hpo-artifacts",
+                 validation_size: int | None = None, max_length: int = 64, artifact_dir: str | os.PathLike | None = "hpo-artifacts",
                  evaluate_test: bool = True, restore_best: bool = True, defaults: Mapping[str, Any] | None = None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if metric not in ("error", "loss"):
             raise ValueError(f"metric must be 'error' (1 - accuracy) or 'loss', got {metric!r}")
         for name, v in (("epochs", epochs), ("max_steps", max_steps), ("eval_every", eval_every),
-                        ("train_size", train_size), ("max_length", max_length)):
+                        ("train_size", train_size), ("validation_size", validation_size),
+                        ("max_length", max_length)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         unknown = set(defaults or {}) - set(self.DEFAULTS)
@@ -106,6 +108,7 @@ class LoRAObjective:
         self._device_spec, self._threads = device, threads
         self.device = resolve_device(device, threads=threads)
         self.seed, self.train_size, self.max_length = int(seed), train_size, max_length
+        self.validation_size = validation_size
         self.artifact_dir = Path(artifact_dir) if artifact_dir is not None else None
         self.evaluate_test, self.restore_best = evaluate_test, restore_best
         self.defaults = {**self.DEFAULTS, **(defaults or {})}
@@ -162,7 +165,8 @@ class LoRAObjective:
     def _encode(self) -> dict[str, dict]:
         if self._encoded is None:
             tok = _model.load_tokenizer(self.model_path)
-            parts = {"train": self.splits.train.subset(self.train_size), "validation": self.splits.validation}
+            parts = {"train": self.splits.train.subset(self.train_size),
+                     "validation": self.splits.validation.subset(self.validation_size)}
             if self.splits.test is not None:
                 parts["test"] = self.splits.test
             self._encoded = {k: _data.encode(v, tok, self.max_length) for k, v in parts.items()}
