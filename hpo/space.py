@@ -61,6 +61,19 @@ def _check_when(name: str, when: Mapping[str, Any] | None) -> dict[str, list[Any
     return out
 
 
+def _check_range(name: str, low: Any, high: Any, log: bool, integer: bool) -> None:
+    for v, what in ((low, "low"), (high, "high")):
+        if integer and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
+            raise SpaceError(f"{name}: {what}={v!r} must be an integer; use Float for reals")
+        if not integer and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)):
+            raise SpaceError(f"{name}: {what}={v!r} must be a finite number")
+    if low >= high:
+        raise SpaceError(f"{name}: low={low} must be below high={high}; swap them or widen the range")
+    if log and low <= 0:
+        fix = "use low >= 1 or log=False" if integer else "use a positive low or log=False"
+        raise SpaceError(f"{name}: log=True needs low > 0, got low={low}; {fix}")
+
+
 @dataclass(frozen=True)
 class Float:
     """A real-valued hyperparameter in ``[low, high]``; ``log=True`` samples on a log scale.
@@ -78,17 +91,7 @@ class Float:
     when: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def _check(self, name: str) -> None:
-        for v, what in ((self.low, "low"), (self.high, "high")):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                raise SpaceError(f"{name}: {what}={v!r} must be a finite number")
-        if self.low >= self.high:
-            raise SpaceError(
-                f"{name}: low={self.low} must be below high={self.high}; swap them or widen the range"
-            )
-        if self.log and self.low <= 0:
-            raise SpaceError(
-                f"{name}: log=True needs low > 0, got low={self.low}; use a positive low or log=False"
-            )
+        _check_range(name, self.low, self.high, self.log, integer=False)
         if self.step is not None:
             if self.step <= 0:
                 raise SpaceError(f"{name}: step={self.step} must be positive")
@@ -121,17 +124,7 @@ class Int:
     when: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def _check(self, name: str) -> None:
-        for v, what in ((self.low, "low"), (self.high, "high")):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                raise SpaceError(f"{name}: {what}={v!r} must be an integer; use Float for reals")
-        if self.low >= self.high:
-            raise SpaceError(
-                f"{name}: low={self.low} must be below high={self.high}; swap them or widen the range"
-            )
-        if self.log and self.low <= 0:
-            raise SpaceError(
-                f"{name}: log=True needs low > 0, got low={self.low}; use low >= 1 or log=False"
-            )
+        _check_range(name, self.low, self.high, self.log, integer=True)
         if not isinstance(self.step, (int, np.integer)) or self.step < 1:
             raise SpaceError(f"{name}: step={self.step!r} must be a positive integer")
         if self.step != 1 and self.log:

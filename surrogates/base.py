@@ -86,7 +86,6 @@ def single_threaded_blas():
     """Context manager: BLAS on one thread inside it.
 
     The surrogates' matrices are small (hundreds of rows); extra BLAS threads only
-    fight over the cores. On a loaded 2-core machine, pygam's QR at 200 rows took
-    0.46 s with two OpenBLAS threads and 2 ms with one.
+    fight over the cores, which on a loaded machine costs orders of magnitude.
     """
     return _blas_controller().limit(limits=1, user_api="blas")

@@ -23,7 +23,7 @@ optimisation from the last optimum (faster, but the result then depends on the
 sequence of fits, not only on the data); ``max_fit_rows=m`` fits the
 hyperparameters on a seeded random subset of ``m`` rows (each likelihood
 evaluation costs O(n^3) plus O(n^2 d) for the gradient) and conditions on all
-rows. ``benchmarks/results/surrogate_timing.md`` has the measured costs.
+rows.
 
 Example:
     >>> import numpy as np

@@ -15,7 +15,7 @@ import numpy as np
 from ConfigSpace import AndConjunction, EqualsCondition, InCondition, OrConjunction
 from scipy.special import erfcx, log_ndtr
 
-__all__ = ["log_expected_improvement", "UnitFeatures", "maximize"]
+__all__ = ["log_expected_improvement", "UnitCodec", "UnitFeatures", "maximize"]
 
 _INACTIVE = -0.5  # outside [0, 1], so a model can tell "inactive" from every real value
 
@@ -44,6 +44,31 @@ def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi:
     ratio = math.sqrt(math.pi / 2) * erfcx(-zf / math.sqrt(2))  # Φ(z)/φ(z)
     out[far] = log_phi + np.log1p(np.maximum(zf * ratio, -1 + 1e-300))
     return out + np.log(std)
+
+
+class UnitCodec:
+    """Configurations to unit-cube points and back, for model-based strategies.
+
+    ``unit`` is :meth:`hpo.Space.to_unit` (NaN for inactive dimensions), cached per
+    configuration since a history is encoded again on every call; ``config`` decodes any
+    point of the cube, inactive hyperparameters dropped.
+    """
+
+    def __init__(self, space):
+        self.space = space
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def unit(self, config: dict) -> np.ndarray:
+        key = tuple(sorted(config.items()))
+        u = self._cache.get(key)
+        if u is None:
+            u = self._cache[key] = self.space.to_unit(config)
+        return u
+
+    def config(self, u: np.ndarray) -> dict:
+        from hpo.strategies._history import drop_inactive
+
+        return drop_inactive(self.space, self.space.from_unit(np.where(np.isnan(u), 0.5, u)))
 
 
 class UnitFeatures:

@@ -19,13 +19,14 @@ history).
 from __future__ import annotations
 
 import logging
+import warnings
 import zlib
 
 import numpy as np
 from scipy.stats import qmc
 
-from hpo.strategies._acquisition import UnitFeatures, log_expected_improvement, maximize
-from hpo.strategies._history import config_key, drop_inactive
+from hpo.strategies._acquisition import UnitCodec, UnitFeatures, log_expected_improvement, maximize
+from hpo.strategies._history import config_key
 from hpo.strategies.base import BaseStrategy, History, Observation
 from hpo.strategies.params import Choice, Integer, Real
 from surrogates.base import SurrogateFitError, single_threaded_blas
@@ -47,17 +48,19 @@ class GPStrategy(BaseStrategy):
     """GP-BO with log EI, a Sobol initial design and constant-liar parallelism.
 
     Args:
-        n_initial: Sobol points before the GP takes over (default ``min(20, max(5, 2 (d + 1)))``).
-        n_candidates: random points scored per acquisition maximisation.
-        n_local: best random points refined by local search.
-        liar: value given to running trials: ``"min"`` (the best loss, default), ``"mean"`` or
-            ``"max"`` (worst). The optimistic liar keeps a second worker near a good basin
-            without sampling the same point; the mean liar made a narrow basin look bad and
-            sent the second worker away (see ``benchmarks/results/wrappers_parallel.md``).
-        n_restarts: restarts of the kernel hyperparameter fit.
-        xi: exploration margin of expected improvement (in loss units).
-        max_fit_points: the kernel hyperparameters are fitted on at most this many trials
-            (evenly spread over the history); the GP is then conditioned on all of them.
+        n_initial: Sobol points before the GP takes over (default None:
+            ``min(20, max(5, 2 (d + 1)))`` for ``d`` hyperparameters).
+        n_candidates: random points of the unit cube scored per acquisition maximisation
+            (default 512).
+        n_local: the best of them refined by local search (default 5).
+        liar: the loss given to running trials while the GP fantasises them: ``"min"`` (the
+            best observed loss, default), ``"mean"`` or ``"max"`` (the worst). The optimistic
+            liar lets a second worker search near a good basin without taking the same point.
+        n_restarts: restarts of the kernel hyperparameter fit (default 1).
+        xi: exploration margin of expected improvement, in loss units (default 0.0).
+        max_fit_points: the kernel hyperparameters are fitted on at most this many trials,
+            evenly spread over the history, and the GP is then conditioned on all of them
+            (default 64).
 
     Example:
         >>> import hpo
@@ -76,7 +79,6 @@ class GPStrategy(BaseStrategy):
                  liar: str = "min", n_restarts: int = 1, xi: float = 0.0, max_fit_points: int = 64):
         super().__init__(n_initial=n_initial, n_candidates=n_candidates, n_local=n_local, liar=liar,
                          n_restarts=n_restarts, xi=xi, max_fit_points=max_fit_points)
-        self._units: dict = {}
         self._fit_key = None
         self._gp: GPSurrogate | None = None
 
@@ -85,23 +87,11 @@ class GPStrategy(BaseStrategy):
         self._features = UnitFeatures(self.space)
         d = len(self.space.names)
         self._n_init = self.n_initial if self.n_initial is not None else min(20, max(5, 2 * (d + 1)))
-        self._units, self._fit_key, self._gp = {}, None, None
+        self._codec, self._fit_key, self._gp = UnitCodec(self.space), None, None
 
     @property
     def _seed(self) -> int:
         return 0 if self.seed is None else int(self.seed) & 0x7FFFFFFF
-
-    def _unit(self, config: dict) -> np.ndarray:
-        key = config_key(config)
-        u = self._units.get(key)
-        if u is None:
-            u = self._units[key] = self.space.to_unit(config)
-        return u
-
-    def _decode(self, u: np.ndarray) -> dict:
-        """A unit-cube point as a configuration, every value decoded, inactive ones dropped."""
-        full = self.space.from_unit(np.where(np.isnan(u), 0.5, u))
-        return drop_inactive(self.space, full)
 
     # --- proposing ---------------------------------------------------------------------
     def _propose(self, history: History, n: int, rng: np.random.Generator) -> list[dict]:
@@ -126,8 +116,11 @@ class GPStrategy(BaseStrategy):
         sobol = qmc.Sobol(d, scramble=True, seed=self._seed)
         out: list[dict] = []
         for _ in range(8):
-            for u in sobol.random(max(8, 2 * (n + len(seen)))):
-                config = self._decode(u)
+            with warnings.catch_warnings():  # a prefix of the sequence, not a balanced set: intended
+                warnings.filterwarnings("ignore", message="The balance properties of Sobol")
+                points = sobol.random(max(8, 2 * (n + len(seen))))
+            for u in points:
+                config = self._codec.config(u)
                 if config_key(config) not in seen:
                     seen.add(config_key(config))
                     out.append(config)
@@ -149,14 +142,14 @@ class GPStrategy(BaseStrategy):
         return self._gp
 
     def _bo_step(self, done: list[Observation], pending: list[dict], seen: set, rng: np.random.Generator) -> dict:
-        U = np.array([self._unit(r.config) for r in done])
+        U = np.array([self._codec.unit(r.config) for r in done])
         y = np.array([r.loss for r in done], float)
         X = self._features.transform(U)
         try:
             gp = self._fit(done, X, y)
             if pending:
                 lie = {"mean": y.mean(), "min": y.min(), "max": y.max()}[self.liar]
-                Xp = self._features.transform(np.array([self._unit(c) for c in pending]))
+                Xp = self._features.transform(np.array([self._codec.unit(c) for c in pending]))
                 gp.fit(np.vstack([X, Xp]), np.concatenate([y, np.full(len(Xp), lie)]), optimize=False)
             else:
                 gp.fit(X, y, optimize=False)
@@ -174,7 +167,7 @@ class GPStrategy(BaseStrategy):
         starts = np.nan_to_num(U[order], nan=0.5)
         for _ in range(3):
             u, _ = maximize(acq, U.shape[1], rng, starts=starts, n_random=self.n_candidates, n_local=self.n_local)
-            config = self._decode(u)
+            config = self._codec.config(u)
             if config_key(config) not in seen:
                 return config
             starts = None  # the optimum is taken (a discrete space): search again from random points

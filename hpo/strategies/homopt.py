@@ -15,15 +15,13 @@ position ``n`` of the new trial (completed plus pending trials) in a fixed rotat
 ``preset="reference"`` is the reference implementation's schedule (pyrameter's ``HOM``):
 warm-up 20, rotation base/homotopy/base/jitter/jitter, ``k = 0.5``, ``t = 1, 0.8, ..., 0.2``,
 jitter 0.005 times the top-10% variance, GAM ``lam = 1e-4`` on the raw losses. The default,
-``preset="tuned"``, was chosen on our benchmark (``benchmarks/homopt_eval.py``,
-``benchmarks/results/homopt_table.md``; chosen on the same problems it is reported on):
-the GAMs are fitted to standardised losses with ``lam = 1`` (with ``lam = 1e-4`` the
-splines interpolate the data and their minimum lies between trials, far below any
-observed loss), the jitter is half the per-dimension standard deviation of the top 10% (a
-local search step; the reference's 0.005 times the variance mostly re-tests the best
-point), and the rotation is base/homotopy/base/jitter/base, which leaves a strong base
-(TPE) three slots in five. ``preset="smooth"`` is the first two changes alone. In every
-preset, what differs from the reference code:
+``preset="tuned"``, fits the GAMs to standardised losses with ``lam = 1`` (a smooth model
+whose minimum stays near the data, where ``lam = 1e-4`` interpolates it), jitters by half
+the per-dimension standard deviation of the top 10% (a local-search step), and rotates
+base/homotopy/base/jitter/base (three slots in five for the base). ``preset="smooth"`` is
+the first two changes alone. How the default was chosen, and what each option did, is in
+the HomOpt results notes of the benchmarks. In every preset, what differs from the
+reference code:
 
 * categoricals enter the GAM as factor terms (:class:`surrogates.gam.GAMSurrogate`) and
   stay at the best point's levels during the homotopy (only the active numeric
@@ -176,10 +174,7 @@ class HomOptStrategy(BaseStrategy):
             to standardised losses, which makes ``lam`` mean the same on every problem
             (pygam's penalty is not scale-free).
         trust_radius: if set, the homotopy stays within this half-width (unit cube)
-            around the best point; None searches the whole cube (reference). On the
-            standard suite 0.2 gave TPE a larger gain than the default and GP a smaller
-            one, and matched it on random search and SMAC
-            (``benchmarks/results/homopt_notes.md``).
+            around the best point; None searches the whole cube (reference).
         allocation: ``"fixed"`` follows the rotation; ``"thompson"`` hands a jitter or
             homotopy slot to the base when a draw from Beta(1 + successes, 1 + failures)
             of that kind falls below the base's draw, where a success is a trial after the

@@ -136,12 +136,11 @@ class HyperoptTPEStrategy(BaseStrategy):
     """hyperopt's TPE (``hyperopt.tpe.suggest``), a second TPE next to optuna's.
 
     Args:
-        n_startup_trials: random trials before TPE takes over (hyperopt's ``n_startup_jobs``;
-            10 as in optuna, where hyperopt's own default of 20 leaves little of a 30-50
-            trial budget to TPE).
-        n_ei_candidates: candidates scored per proposal.
-        gamma: fraction of trials counted as good.
-        prior_weight: weight of the prior in the Parzen estimators.
+        n_startup_trials: trials proposed at random before TPE takes over (hyperopt's
+            ``n_startup_jobs``; default 10, as in optuna, instead of hyperopt's 20).
+        n_ei_candidates: candidates scored by expected improvement per proposal (default 24).
+        gamma: the fraction of trials counted as good, in (0, 1) (default 0.25).
+        prior_weight: weight of the prior in the Parzen estimators, > 0 (default 1.0).
 
     Example:
         >>> import hpo

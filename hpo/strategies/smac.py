@@ -100,10 +100,13 @@ class SMACStrategy(BaseStrategy):
     """SMAC3's ``HyperparameterOptimizationFacade``: random forest surrogate, log EI, local + random search.
 
     Args:
-        n_trials: the planned budget; SMAC sizes its initial design from it (at most a
-            quarter of it, ``n_configs_per_hyperparameter`` per dimension otherwise).
-        initial_design_size: override the initial design size.
-        output_directory: where SMAC writes its files (default: a temporary folder).
+        n_trials: the planned number of trials (default 50); SMAC sizes its initial design
+            from it: ``n_configs_per_hyperparameter`` per dimension, at most a quarter of it.
+        initial_design_size: the number of initial-design configurations, overriding that
+            rule (default None: SMAC's rule).
+        output_directory: where SMAC writes its files (default None: a temporary folder,
+            removed with the strategy).
+        n_jobs: threads of SMAC's random forest (default 1; -1 for every core).
 
     Example:
         >>> import hpo

@@ -79,11 +79,15 @@ class TPEStrategy(BaseStrategy):
     """Tree-structured Parzen Estimator (optuna's ``TPESampler``).
 
     Args:
-        n_startup_trials: random trials before TPE takes over.
-        n_ei_candidates: candidates drawn from the good density per proposal.
-        multivariate: model the joint density (better on correlated spaces).
-        group: split conditional spaces into groups that always occur together.
-        constant_liar: count running trials as bad ones so parallel workers spread out.
+        n_startup_trials: trials proposed at random before TPE takes over (default 10).
+        n_ei_candidates: candidates drawn from the good density per proposal, the best by
+            expected improvement wins (default 24).
+        multivariate: model the joint density of all parameters rather than each alone
+            (default True).
+        group: model conditional spaces as groups of parameters that occur together
+            (default True; needs ``multivariate``).
+        constant_liar: count running trials as bad ones so parallel workers spread out
+            (default True).
 
     Example:
         >>> import hpo

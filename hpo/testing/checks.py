@@ -116,9 +116,9 @@ def check_failed_pruned_and_nan_trials(make: Make) -> None:
         return mixed_loss(t.params)
 
     study = _study(make(), MIXED, seed=0)
-    study.optimize(objective, n_trials=12)
+    study.optimize(objective, n_trials=8)
     states = [t.state for t in study.trials]
-    assert len(states) == 12, f"12 trials asked for, {len(states)} ran"
+    assert len(states) == 8, f"8 trials asked for, {len(states)} ran"
     assert all(s == TrialState.FAIL for i, s in enumerate(states) if i % 2 == 1), states
     assert all(s == TrialState.COMPLETE for i, s in enumerate(states) if i % 2 == 0), states
     for t in study.trials:
@@ -153,9 +153,9 @@ def check_direction_is_respected(make: Make) -> None:
         b = _setup(make, space, seed=0, direction="maximize").ask(high, n=2)
         assert a == b, f"minimising f and maximising -f proposed differently after 21 trials:\n{a}\n{b}"
     minimised = _study(make(), SMOOTH, seed=3, direction="minimize")
-    minimised.optimize(lambda t: smooth_loss(t.params), n_trials=14)
+    minimised.optimize(lambda t: smooth_loss(t.params), n_trials=12)
     maximised = _study(make(), SMOOTH, seed=3, direction="maximize")
-    maximised.optimize(lambda t: -smooth_loss(t.params), n_trials=14)
+    maximised.optimize(lambda t: -smooth_loss(t.params), n_trials=12)
     a, b = [t.params for t in minimised.trials], [t.params for t in maximised.trials]
     first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
     assert first is None, f"a maximising study of -f left the minimising study of f at trial {first}"
