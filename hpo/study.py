@@ -387,6 +387,11 @@ class Study:
                 if storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
                     trial_id = t._trial_id
                     break
+        if trial_id is None and isinstance(storage, InMemoryStorage):
+            # only this process can see an in-memory study, so no other process needs its owner
+            trial_id = storage.create_new_trial(study_id)
+            if run is not None:
+                storage.set_trial_system_attr(trial_id, RUN_ATTR, run)
         if trial_id is None:
             template = FrozenTrial(
                 number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(),
@@ -471,7 +476,7 @@ class Study:
             return None
         new_state, values, _ = _tell_with_warning(study=self._optuna, trial=optuna_trial, value_or_values=value,
                                                   state=state, suppress_warning=True)
-        frozen = copy.deepcopy(cached)
+        frozen = copy.copy(cached)  # a finished trial's dicts are no longer written to
         frozen.state = new_state
         frozen.values = values
         frozen.datetime_complete = datetime.datetime.now()

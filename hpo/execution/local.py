@@ -174,7 +174,12 @@ class _Pool:
                 self.error = f"worker process {pid}: {report}"
             self.stop_event.set()
             return
-        _log.warning("%s%s", reason, f" (trial {', '.join(str(t.number) for t in failed)} failed)" if failed else "")
+        if failed:
+            _log.warning("%s (trial %s failed); a new worker takes its place", reason,
+                         ", ".join(str(t.number) for t in failed))
+        else:
+            _log.warning("worker process %d ended with %s between trials; a new worker takes its place", pid,
+                         f"signal {signal_name(-code)}" if code is not None and code < 0 else f"exit code {code}")
         if w.claims.value == 0:
             self._startup_failures += 1
             if self._startup_failures >= _STARTUP_FAILURES:
@@ -220,18 +225,28 @@ def _death_reason(pid: int, code: int | None, report: str | None) -> str:
     return f"worker process {pid} exited with code {code} while running this trial (os._exit or a native exit?)"
 
 
-def _die_with_parent(parent: int) -> None:
-    """The kernel kills this process when its parent dies (Linux); if the parent is already
-    gone, leave now."""
+def _die_with_parent(study_process: int) -> int:
+    """The kernel kills this process when its parent dies (Linux); if the study's process is
+    already gone, leave now. Returns the parent pid to check between trials.
+
+    With fork and spawn the parent is the study's process; with forkserver it is the fork
+    server, which exits when the study's process dies (and this process with it)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(0)
+    parent = os.getppid()
+    if parent != study_process:
+        try:
+            os.kill(study_process, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        if parent == 1:
+            os._exit(0)
+    return parent
 
 
-def _worker_main(spec: JobSpec, parent: int, stop, done, claims, conn) -> None:
-    _die_with_parent(parent)
+def _worker_main(spec: JobSpec, study_process: int, stop, done, claims, conn) -> None:
+    parent = _die_with_parent(study_process)
     storage = spec.study.storage
     if isinstance(storage, RDBStorage):
         storage.engine.dispose(close=False)  # an inherited engine: never touch the parent's connections
