@@ -363,6 +363,7 @@ def demo(
     import hpo
     from benchmarks.registry import make_benchmark
     from hpo.cli import best
+    from hpo.storage import redact
     from hpo.study import failed_trial_log
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -373,7 +374,7 @@ def demo(
         study = hpo.create_study(space=bench.get_configuration_space(seed), strategy=strategy, storage=storage,
                                  study_name=name, seed=seed, load_if_exists=True)
     except (ValueError, KeyError) as e:
-        _fail(str(e).strip("'\""))
+        _fail(redact(str(e)).strip("'\""))
 
     def objective(trial: hpo.Trial) -> float:
         result = bench.objective_function(trial.params)

@@ -259,49 +259,21 @@ def strategies() -> None:
         typer.echo(name)
 
 
-@app.command()
-def demo(
-    benchmark: str = typer.Option("ml-svm-digits", "--benchmark", help="a built-in benchmark (hpo bench list)"),
-    strategy: str = typer.Option("tpe", "--strategy"),
-    n_trials: int = typer.Option(30, "--n-trials", min=1),
-    storage: str = typer.Option("sqlite:///hpo-demo.db", "--storage"),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Tune a built-in benchmark, stored in SQLite, and print the best trials."""
-    import hpo
+def _load_plugins() -> None:
+    """Commands other packages add: each ``hpo.commands`` entry point is ``register(app)``.
 
-    _quiet_optuna()
-    try:
-        from benchmarks.registry import make_benchmark
+    ``benchmarks`` registers ``hpo bench`` and ``hpo demo`` this way, so hpo never imports it.
+    """
+    from importlib.metadata import entry_points
 
-        bench = make_benchmark(benchmark, rng=seed)
-        study = hpo.create_study(space=bench.get_configuration_space(seed), strategy=strategy, storage=storage,
-                                 study_name=f"demo-{benchmark}-{strategy}", seed=seed, load_if_exists=True)
-    except (ValueError, KeyError) as e:
-        _fail(str(e).strip("'\""))
-
-    def objective(trial: hpo.Trial) -> float:
-        result = bench.objective_function(trial.params)
-        for key, value in (result.get("info") or {}).items():
-            if isinstance(value, (int, float, str, bool)):
-                trial.set_user_attr(key, value)
-        return result["function_value"]
-
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=True)
-    _console.print(_best_table(study, 10))
-    _console.print(f"trials: {_states(study)}; storage: {_shown(storage)}; study: {study.study_name}")
+    for ep in entry_points(group="hpo.commands"):
+        try:
+            ep.load()(app)
+        except Exception as e:  # a broken plugin must not take the core commands down
+            logging.getLogger("hpo").warning("hpo: commands from %r not loaded: %s: %s", ep.value, type(e).__name__, e)
 
 
-def _mount_bench() -> None:
-    try:
-        from benchmarks.cli import app as bench_app
-    except ImportError as e:  # the benchmarks package is part of hpo; report rather than hide
-        logging.getLogger("hpo").debug("hpo bench unavailable: %s", e)
-        return
-    app.add_typer(bench_app, name="bench", help="Run strategies x benchmarks x seeds, score, report.")
-
-
-_mount_bench()
+_load_plugins()
 
 
 def _mount_llm() -> None:
