@@ -1,10 +1,12 @@
-"""A light core: `import hpo` loads no optional package, and a strategy whose extra is missing
-says which one to install, in one line."""
+"""Layers and a light core: nothing in hpo/ imports benchmarks/, `import hpo` loads no optional
+package, and a strategy whose extra is missing says which one to install, in one line."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,16 @@ from hpo.extras import MissingExtraError
 
 OPTIONAL = ("torch", "smac", "hyperopt", "pygam", "ray", "openai", "peft", "transformers", "botorch",
             "matplotlib", "llama_cpp", "benchmarks")
+
+
+def test_no_module_of_hpo_imports_benchmarks():
+    offenders = []
+    for path in Path(hpo.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            offenders += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] == "benchmarks"]
+    assert not offenders, offenders
 
 
 def test_import_hpo_loads_no_optional_package():
