@@ -200,14 +200,14 @@ class HpoSearch(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """An intermediate result: its metric becomes the trial's intermediate value at that step."""
-        if trial_id not in self._live:
+        if trial_id not in self._live and not self._adopt(trial_id, result):
             return
         self._reported[trial_id]["seen"] = result.get("training_iteration")
         self._record(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Ray is done with the trial: tell the study how it ended (exactly once per trial)."""
-        if trial_id not in self._live:
+        if trial_id not in self._live and not self._adopt(trial_id, result):
             return
         trial = self._trial(trial_id)
         if result:
@@ -280,6 +280,23 @@ class HpoSearch(Searcher):
             self._trials[trial_id] = trial
             _log.warning("trial %d was %s when Ray resumed its run; Ray's rerun is recorded as trial %d",
                          number, frozen.state.name, trial.number)
+
+    def _adopt(self, trial_id: str, result: Mapping[str, Any] | None) -> bool:
+        """A Ray trial this searcher has no record of: Ray wrote its experiment state, then the
+        driver died before the searcher's state (written just after) was saved. Record it from
+        the config in its result, unless the study already holds it."""
+        if self._job is not None or not result or self._space is None:
+            return False
+        names = set(self._space.names)
+        params = {k[len("config/"):]: v for k, v in result.items() if k.startswith("config/") and k[7:] in names}
+        if not params or any(t.user_attrs.get("ray_trial_id") == trial_id for t in self.study.trials):
+            return False
+        self.study.optuna_study.enqueue_trial(params, user_attrs={"ray_trial_id": trial_id})
+        trial = self.study.ask()
+        self._live[trial_id], self._trials[trial_id] = trial.number, trial
+        self._reported[trial_id] = {"steps": set(), "attrs": None, "node": None, "seen": None}
+        _log.warning("Ray trial %s was unknown to the restored searcher; recorded as trial %d", trial_id, trial.number)
+        return True
 
     def _trial(self, trial_id: str):
         trial = self._trials.get(trial_id)
@@ -518,8 +535,9 @@ class RayExecutor:
     (``resources_per_trial={"gpu": 0.5}``) sees its GPU through Ray's ``CUDA_VISIBLE_DEVICES``.
 
     Args:
-        address: ``None`` (join the Ray of this process, or start a local one), ``"auto"``
-            (the cluster this machine belongs to, after ``ray start``) or ``"ray://host:10001"``
+        address: ``None`` (the Ray this process already runs, else Ray's default: the cluster
+            ``ray start`` began on this machine if any, else a new local one), ``"auto"`` (the
+            cluster this machine belongs to, after ``ray start``) or ``"ray://host:10001"``
             (Ray Client: the Tune driver then runs on the head node, so the study must be on a
             database the head node reaches, e.g. PostgreSQL).
         resources_per_trial: Ray resources per trial, e.g. ``{"cpu": 1, "gpu": 0.5}``.
@@ -594,6 +612,7 @@ class RayExecutor:
         resources = {("CPU" if k == "cpu" else "GPU" if k == "gpu" else k): v
                      for k, v in self.resources_per_trial.items()}
         resources = {k: v for k, v in resources.items() if v or k == "CPU"}
+        _ship_by_value(job.objective)
         trainable = tune.with_resources(_trainable(job.objective), resources)
         n = job.budget.n_trials
         tune_config = tune.TuneConfig(
@@ -744,6 +763,28 @@ def _scheduler_budget(scheduler: Any) -> tuple[str, float] | None:
     if isinstance(attr, str) and isinstance(max_t, numbers.Real):
         return attr, float(max_t)
     return None
+
+
+def _ship_by_value(objective: Callable) -> None:
+    """Send the objective's module to the workers by value when they may not be able to import it.
+
+    Ray pickles a function of an importable module by reference, and a worker then fails with
+    ``No module named 'train'`` for an objective loaded from a file (``hpo run train.py:objective``)
+    or a test module. A module that is not an installed package is pickled by value instead
+    (its functions and globals travel with the trial); installed packages (and hpo) are
+    imported on the workers as usual.
+    """
+    name = getattr(objective, "__module__", None)
+    module = sys.modules.get(name) if name else None
+    path = getattr(module, "__file__", None)
+    if module is None or name == "__main__" or not path:
+        return
+    if name.split(".")[0] in ("hpo", "benchmarks", "surrogates") or any(
+            part in ("site-packages", "dist-packages") for part in os.path.normpath(path).split(os.sep)):
+        return
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
 
 
 def _experiment_name(study_name: str) -> str:

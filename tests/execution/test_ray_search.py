@@ -8,6 +8,10 @@ scheduler stopped the trial at is passed to ``on_trial_complete`` only).
 import os
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported (ENVIRONMENT.md)
+# A Ray temp dir of our own: no other Ray on this machine finds our clusters or is found by them
+# (ray.init() joins whatever cluster /tmp/ray/ray_current_cluster names).
+os.environ.setdefault("RAY_TMPDIR", f"/tmp/hr{os.getpid()}")
+os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 
 import pickle
 

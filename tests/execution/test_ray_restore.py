@@ -1,0 +1,121 @@
+"""Tuner.restore after the Tune driver was killed (SIGKILL): HpoSearch continues with its whole history.
+
+A driver process runs a Tuner with HpoSearch (TPE, in-memory study) one trial at a time and
+is killed half-way; a second process restores it with ``Tuner.restore(path, trainable,
+resume_errored=True)`` and finishes. The configurations Ray ran, interrupted run and
+restore together, equal those of an uninterrupted run with the same seed: the restored
+strategy saw exactly the history it would have seen (ray-project/ray#30861 is the fault
+where a restored searcher forgets it).
+"""
+
+import os
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported (ENVIRONMENT.md)
+# A Ray temp dir of our own: no other Ray on this machine finds our clusters or is found by them
+# (ray.init() joins whatever cluster /tmp/ray/ray_current_cluster names).
+os.environ.setdefault("RAY_TMPDIR", f"/tmp/hr{os.getpid()}")
+os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.tune")
+
+import hpo
+from hpo.execution.ray import HpoSearch
+
+pytestmark = pytest.mark.slow
+
+N_TRIALS, KILL_AFTER = 10, 5
+SPACE = {"x": hpo.Float(-2.0, 2.0), "y": hpo.Float(-2.0, 2.0)}
+
+DRIVER = textwrap.dedent('''
+    import json, os, sys, time
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # checkpoint the experiment at every step
+    import ray
+    from ray import tune
+    import hpo
+    from hpo.execution.ray import HpoSearch
+
+    mode, root = sys.argv[1], sys.argv[2]
+    marks = os.path.join(root, "marks")
+
+    def train(config):
+        open(os.path.join(marks, repr(config["x"])), "w").close()
+        time.sleep(0.5)
+        tune.report({"loss": (config["x"] - 0.7) ** 2 + (config["y"] + 0.3) ** 2})
+
+    ray.init(address="local", num_cpus=1, include_dashboard=False)  # never a cluster someone else started
+    if mode == "fit":
+        search = HpoSearch(strategy="tpe", space={"x": hpo.Float(-2.0, 2.0), "y": hpo.Float(-2.0, 2.0)},
+                           metric="loss", mode="min", seed=7, strategy_kwargs={"n_startup_trials": 3})
+        tuner = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=%d,
+                                                              max_concurrent_trials=1),
+                           run_config=tune.RunConfig(name="exp", storage_path=os.path.join(root, "ray"), verbose=0))
+    else:
+        tuner = tune.Tuner.restore(os.path.join(root, "ray", "exp"), trainable=train, resume_errored=True)
+    results = tuner.fit()
+    with open(os.path.join(root, mode + ".json"), "w") as f:
+        json.dump([dict(r.config) for r in results], f)
+''' % N_TRIALS)
+
+
+def uninterrupted():
+    """The same search driven by hand (the calls Tune makes with one trial at a time)."""
+    search = HpoSearch(strategy="tpe", space=SPACE, metric="loss", mode="min", seed=7,
+                       strategy_kwargs={"n_startup_trials": 3})
+    configs = []
+    for i in range(N_TRIALS):
+        config = search.suggest(f"t{i}")
+        result = {"loss": (config["x"] - 0.7) ** 2 + (config["y"] + 0.3) ** 2, "training_iteration": 1}
+        search.on_trial_result(f"t{i}", result)
+        search.on_trial_complete(f"t{i}", result)
+        configs.append(config)
+    return configs
+
+
+def _run(root: Path, mode: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(hpo.__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, str(root / "driver.py"), mode, str(root)], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(root / f"{mode}.err", "w"),
+                            **kwargs)
+
+
+def test_a_restored_tuner_continues_with_the_strategys_full_history(tmp_path):
+    (tmp_path / "marks").mkdir()
+    (tmp_path / "driver.py").write_text(DRIVER)
+    driver = _run(tmp_path, "fit")
+    try:
+        deadline = time.time() + 400
+        while len(list((tmp_path / "marks").iterdir())) < KILL_AFTER + 1:  # trial KILL_AFTER is running
+            assert driver.poll() is None, (tmp_path / "fit.err").read_text()[-3000:]
+            assert time.time() < deadline, "the driver did not reach the kill point"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
+        driver.wait()
+    assert not (tmp_path / "fit.json").exists()
+    ran_before = len(list((tmp_path / "marks").iterdir()))
+    assert KILL_AFTER < ran_before < N_TRIALS
+
+    restore = _run(tmp_path, "restore")
+    try:
+        assert restore.wait(timeout=400) == 0, (tmp_path / "restore.err").read_text()[-3000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(restore.pid, signal.SIGKILL)
+    configs = json.loads((tmp_path / "restore.json").read_text())
+    expected = uninterrupted()
+    assert len(configs) == N_TRIALS
+    key = lambda c: (c["x"], c["y"])
+    assert sorted(configs, key=key) == sorted(expected, key=key)
