@@ -62,6 +62,8 @@ __all__ = [
     "Variant",
     "run_suite",
     "run_one",
+    "run_specs",
+    "check_sweep",
     "plan",
     "load_results",
     "compare_results",
@@ -570,17 +572,34 @@ def run_suite(
     to every evaluation, and runs whose (benchmark, strategy, seed, budget) is in ``skip`` (runs
     kept elsewhere, e.g. in an archive) are not run.
     """
+    variants = dict(variants or {})
+    names = check_sweep(strategies, benchmarks, budget, variants)
+    specs = plan(strategies, names, seeds, budget, variants)
+    run_specs([(s, variants.get(s.strategy), sleep) for s in specs], out, jobs, progress, retry_errors, skip)
+    return [result_path(out, s) for s in specs]
+
+
+def check_sweep(strategies: Sequence[str], benchmarks: Sequence[str], budget: int,
+                variants: Mapping[str, Variant] | None = None) -> list[str]:
+    """Validate a sweep before any worker starts (imports, tables, datasets, names); return the
+    benchmark names with suites expanded."""
     from benchmarks.registry import expand, make_benchmark
 
-    variants = dict(variants or {})
     names = expand(list(benchmarks))
-    for name in names:  # fail before any worker starts: imports, table, datasets
+    for name in names:
         make_benchmark(name)
     check_strategies(strategies, variants)
     if budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
-    specs = plan(strategies, names, seeds, budget, variants)
-    todo = [s for s in specs if (s.benchmark, s.strategy, s.seed, s.budget) not in skip
+    return names
+
+
+def run_specs(items: Sequence[tuple[RunSpec, Variant | None, float]], out: str | Path, jobs: int = 2,
+              progress: bool = True, retry_errors: bool = False, skip: Container[tuple] = ()) -> None:
+    """Run each (spec, variant or None, sleep) not yet in ``out`` (nor in ``skip``), in one pool of
+    ``jobs`` workers; the runs of several sweeps share it. The names must be checked already
+    (:func:`check_sweep`)."""
+    todo = [(s, v, z) for s, v, z in items if (s.benchmark, s.strategy, s.seed, s.budget) not in skip
             and not _done(result_path(out, s), retry_errors)]
     Path(out).mkdir(parents=True, exist_ok=True)
     for var in THREAD_VARS:
@@ -591,14 +610,13 @@ def run_suite(
     # gives the same trials in any process
     os.environ["PYTHONHASHSEED"] = "0"
     in_process = jobs <= 1 and _hash_seed() == "0"
-    bar = _Progress(len(todo), len(specs) - len(todo), enabled=progress)
-    args = {s: (variants.get(s.strategy), sleep) for s in todo}
+    bar = _Progress(len(todo), len(items) - len(todo), enabled=progress)
     failures: list[str] = []
     with bar:
         if in_process:
             _worker_init()
-            for spec in todo:
-                _, status, _ = _work(spec, str(out), *args[spec])
+            for spec, variant, sleep in todo:
+                _, status, _ = _work(spec, str(out), variant, sleep)
                 bar.advance(spec, status)
                 if status != "ok":
                     failures.append(f"{spec.strategy} on {spec.benchmark} seed {spec.seed}")
@@ -609,7 +627,7 @@ def run_suite(
             pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=_worker_init)
             previous = signal.signal(signal.SIGTERM, _raise_interrupt)
             try:
-                futures = [pool.submit(_work, spec, str(out), *args[spec]) for spec in todo]
+                futures = [pool.submit(_work, spec, str(out), variant, sleep) for spec, variant, sleep in todo]
                 for fut in as_completed(futures):
                     spec, status, _ = fut.result()
                     bar.advance(spec, status)
@@ -626,7 +644,6 @@ def run_suite(
             pool.shutdown()
     if failures and progress:
         print(f"{len(failures)} run(s) ended in an error (kept in their files): {'; '.join(failures[:5])}")
-    return [result_path(out, s) for s in specs]
 
 
 def _raise_interrupt(signum, frame):

@@ -4,7 +4,8 @@ An :class:`Experiment` is a list of :class:`Sweep` s (what to run: strategies, p
 a budget, and the :class:`~benchmarks.runner.Variant` settings of any strategy name that is not
 a plain hpo strategy or peer), a folder, and a report function that scores the records
 (:mod:`benchmarks.scoring`) and writes the tables. :func:`run` runs what is missing through
-:func:`benchmarks.runner.run_suite` (same seeding, record format and resume as ``hpo bench run``;
+:func:`benchmarks.runner.run_specs`, every sweep in one pool of workers (same seeding, record
+format and resume as ``hpo bench run``;
 runs already in the committed archive are kept), packs every record into the archive
 (``runs.jsonl.gz``, committed; the run files under ``runs/`` are not) and writes the report.
 
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from benchmarks.resultfiles import pack_records, read_records, run_key
-from benchmarks.runner import RunSpec, Variant, plan, run_suite
+from benchmarks.runner import RunSpec, Variant, check_sweep, plan, run_specs
 
 __all__ = ["Experiment", "Sweep", "Variant", "UnknownExperimentError", "names", "get", "run", "report", "records",
            "RESULTS"]
@@ -196,9 +197,10 @@ def run(exp: Experiment, jobs: int = 2, seeds: int | None = None, problems: Sequ
     else:
         archived = set()
     target = Path(out) if out is not None else exp.runs_dir
-    for sweep in sweeps:
-        run_suite(sweep.strategies, sweep.problems, seeds=sweep.seeds, budget=sweep.budget, out=target, jobs=jobs,
-                  progress=progress, variants=sweep.variants, sleep=sweep.sleep, skip=archived)
+    for sweep in sweeps:  # every name and problem checked before any run starts
+        check_sweep(sweep.strategies, sweep.problems, sweep.budget, sweep.variants)
+    items = [(spec, sweep.variants.get(spec.strategy), sweep.sleep) for sweep in sweeps for spec in sweep.specs()]
+    run_specs(items, target, jobs=jobs, progress=progress, skip=archived)
     if out is not None:
         return None
     return report(exp)
