@@ -46,12 +46,14 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 __all__ = ["open_storage", "StorageError", "storage_url", "redact", "redact_url", "storage_lock",
-           "count_trials", "study_names", "HEARTBEAT_INTERVAL", "GRACE_PERIOD", "INTERRUPTED_ATTR", "RUN_ATTR"]
+           "count_trials", "study_names", "HEARTBEAT_INTERVAL", "GRACE_PERIOD", "INTERRUPTED_ATTR", "OWNER_ATTR"]
 
 HEARTBEAT_INTERVAL = 30
 GRACE_PERIOD = 90
 INTERRUPTED_ATTR = "hpo:interrupted"  # trial system attr: failed because its process stopped
-RUN_ATTR = "hpo:run"  # trial system attr: the optimize() call (trial budget) that created it
+# trial system attr: the process that asked the trial (host, boot id, pid, start time) and the
+# trial budget (``run``) it was claimed under, written with the trial itself
+OWNER_ATTR = "hpo:owner"
 _RDB = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb|oracle|mssql)(\+\w+)?://")
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _LOCK_SUFFIX = ".hpo-lock"
@@ -198,7 +200,7 @@ def open_storage(storage: str | BaseStorage | None, *, heartbeat: bool = True, c
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     kwargs = {"heartbeat_interval": HEARTBEAT_INTERVAL, "grace_period": GRACE_PERIOD} if heartbeat else {}
     try:
-        with warnings.catch_warnings(), _creation_lock(url, sqlite_path):
+        with warnings.catch_warnings(), (_creation_lock(url, sqlite_path) if create else contextlib.nullcontext()):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             rdb = RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **kwargs)
             if sqlite_path is not None:
@@ -385,7 +387,7 @@ SELECT
   COUNT(CASE WHEN t.state = 'WAITING' THEN 1 END)
 FROM trials t
 LEFT JOIN trial_system_attributes i ON i.trial_id = t.trial_id AND i.key = :interrupted
-LEFT JOIN trial_system_attributes r ON r.trial_id = t.trial_id AND r.key = :run_key AND r.value_json = :run
+LEFT JOIN trial_system_attributes r ON r.trial_id = t.trial_id AND r.key = :owner_key AND r.value_json LIKE :run
 WHERE t.study_id = :study_id
 """
 
@@ -395,7 +397,8 @@ def count_trials(storage: BaseStorage, study_id: int, run: str | None = None) ->
 
     ``counted``: trials that are running or finished, except those failed because their
     process stopped (``hpo:interrupted``), which a resumed study runs again. ``in_run``:
-    trials created under trial budget ``run``. ``waiting``: enqueued trials not yet started.
+    trials claimed under trial budget ``run`` (the ``run`` of their ``hpo:owner`` record; a
+    uuid hex, so the text match on the stored JSON is exact). ``waiting``: enqueued trials not yet started.
     One query on a relational storage; a scan of the trials otherwise.
     """
     if isinstance(storage, RDBStorage):
@@ -405,7 +408,8 @@ def count_trials(storage: BaseStorage, study_id: int, run: str | None = None) ->
 
         with storage.engine.connect() as conn:
             row = conn.execute(sqlalchemy.text(_COUNT_SQL), {
-                "interrupted": INTERRUPTED_ATTR, "run_key": RUN_ATTR, "run": json.dumps(run), "study_id": study_id,
+                "interrupted": INTERRUPTED_ATTR, "owner_key": OWNER_ATTR, "study_id": study_id,
+                "run": f'%"run": {json.dumps(run)}%' if run is not None else "",
             }).one()
         return int(row[0]), int(row[1]), int(row[2])
     counted = in_run = waiting = 0
@@ -415,6 +419,7 @@ def count_trials(storage: BaseStorage, study_id: int, run: str | None = None) ->
             waiting += 1
         elif INTERRUPTED_ATTR not in attrs:
             counted += 1
-        if run is not None and attrs.get(RUN_ATTR) == run:
+        owner = attrs.get(OWNER_ATTR)
+        if run is not None and isinstance(owner, dict) and owner.get("run") == run:
             in_run += 1
     return counted, in_run, waiting

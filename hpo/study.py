@@ -59,7 +59,7 @@ from hpo._owner import current_owner, describe_owner, owner_alive
 from hpo.sampler import StrategySampler
 from hpo.pruners import make_pruner
 from hpo.space import Space
-from hpo.storage import (INTERRUPTED_ATTR, RUN_ATTR, count_trials, describe, open_storage, redact,
+from hpo.storage import (INTERRUPTED_ATTR, OWNER_ATTR, count_trials, describe, open_storage, redact,
                          storage_lock, storage_url, study_names)
 from hpo.strategies import Strategy
 from hpo.trial import ObjectiveValueError, Trial, TrialOutcome, check_value, evaluate
@@ -68,7 +68,6 @@ __all__ = ["Study", "create_study", "load_study", "StudyNotFoundError", "Objecti
            "StudySpec", "TrialBudget", "DEFAULT_STRATEGY", "OWNER_ATTR"]
 
 DEFAULT_STRATEGY = "random"  # the strategy of a new study when none is given (Study, create_study, hpo run)
-OWNER_ATTR = "hpo:owner"  # trial system attr: host, boot id, pid and start time of the process that asked it
 
 _log = logging.getLogger("hpo")
 _optuna_log = logging.getLogger("optuna.study.study")
@@ -139,7 +138,7 @@ class TrialBudget:
     orphan whose parent died, or a second ``optimize`` resuming the study.
 
     Attributes:
-        run: the id of this budget; every trial it admits carries it (``hpo:run``).
+        run: the id of this budget; every trial it admits carries it (in its ``hpo:owner`` record).
         n_trials: at most this many trials carry ``run`` (trials failed because their
             process died count: ``n_trials`` is exact).
         max_trials: at most this many trials in the whole study, running or finished, not
@@ -192,18 +191,22 @@ class Study:
         self._storage_given_as_object = isinstance(storage, BaseStorage)
         self._storage = _opened if _opened is not None else open_storage(storage)
         self._url = storage_url(storage) if isinstance(storage, str) else None
+        given = (strategy, seed, strategy_kwargs, direction, study_name, _override)
+        stored = self._stored_config(study_name, load_if_exists)
+        resolved = self._resolve(stored, *given)
+        self._sampler = StrategySampler(resolved[0], self.space, resolved[1], resolved[2])  # may import a lot: not under the lock
         with storage_lock(self._storage):
-            stored = self._stored_config(study_name)
-            if stored is not None and not load_if_exists:
-                raise ValueError(
-                    f"a study named {study_name!r} already exists in {describe(self._storage)}; "
-                    f"open it with hpo.load_study(study_name={study_name!r}, storage=...) or pass load_if_exists=True"
-                )
-            strategy, seed, kwargs = self._resolve(stored, strategy, seed, strategy_kwargs, direction, study_name, _override)
+            now = self._stored_config(study_name, load_if_exists)
+            if now != stored:  # another process created the study meanwhile: follow what it stored
+                stored = now
+                again = self._resolve(stored, *given)
+                if again != resolved:
+                    resolved = again
+                    self._sampler = StrategySampler(resolved[0], self.space, resolved[1], resolved[2])
+            strategy, seed, kwargs = resolved
             self.seed = seed
             self._strategy_spec = strategy
             self._strategy_kwargs = kwargs
-            self._sampler = StrategySampler(strategy, self.space, seed, kwargs)
             if stored is None:
                 self._optuna = optuna.create_study(storage=self._storage, sampler=self._sampler, pruner=pruner_obj,
                                                    study_name=study_name, direction=direction)
@@ -216,13 +219,19 @@ class Study:
             self.fail_dead_trials()
 
     # --- persistence of what hpo needs to reopen a study -------------------------
-    def _stored_config(self, study_name: str | None) -> dict | None:
+    def _stored_config(self, study_name: str | None, load_if_exists: bool) -> dict | None:
+        """What hpo stored for an existing study ({} for one made by plain optuna), None if there is none."""
         if study_name is None:
             return None
         try:
             study_id = self._storage.get_study_id_from_name(study_name)
         except KeyError:
             return None
+        if not load_if_exists:
+            raise ValueError(
+                f"a study named {study_name!r} already exists in {describe(self._storage)}; "
+                f"open it with hpo.load_study(study_name={study_name!r}, storage=...) or pass load_if_exists=True"
+            )
         return self._storage.get_study_system_attrs(study_id).get(_ATTR) or {}
 
     def _resolve(self, stored, strategy, seed, kwargs, direction, name, override):
@@ -376,9 +385,10 @@ class Study:
         """A RUNNING trial created with its owner (and run) in the same write, so no crash can
         leave a trial that nobody can attribute; enqueued trials are taken first."""
         storage, study_id = self._trial_store, self._optuna._study_id
-        attrs: dict[str, Any] = {OWNER_ATTR: current_owner()}
+        owner = current_owner()
         if run is not None:
-            attrs[RUN_ATTR] = run
+            owner["run"] = run
+        attrs: dict[str, Any] = {OWNER_ATTR: owner}
         trial_id = None
         if waiting is None or waiting > 0:
             for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
@@ -388,10 +398,9 @@ class Study:
                     trial_id = t._trial_id
                     break
         if trial_id is None and isinstance(storage, InMemoryStorage):
-            # only this process can see an in-memory study, so no other process needs its owner
+            # only this process can see an in-memory study: no other process needs the owner in the same write
             trial_id = storage.create_new_trial(study_id)
-            if run is not None:
-                storage.set_trial_system_attr(trial_id, RUN_ATTR, run)
+            storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
         if trial_id is None:
             template = FrozenTrial(
                 number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(),
@@ -502,6 +511,8 @@ class Study:
         """Tell ``outcome`` (from :func:`hpo.trial.evaluate`), log it, run ``callbacks(study,
         frozen_trial)``; then re-raise a KeyboardInterrupt/SystemExit the objective raised."""
         number = trial if isinstance(trial, int) else trial.number
+        if getattr(outcome, "interrupted", False):
+            self._trial_store.set_trial_system_attr(self._trial_id(number), INTERRUPTED_ATTR, outcome.error or "interrupted")
         frozen = self.tell(trial, outcome.value, state=outcome.state, error=outcome.error)
         if frozen.state == TrialState.FAIL:
             tb = getattr(outcome, "traceback", None)
@@ -701,7 +712,7 @@ class _Progress:
     def _finished(self) -> int:
         run = self._budget.run
         trials = self._study.storage.get_all_trials(self._study.optuna_study._study_id, deepcopy=False, states=_FINISHED)
-        return sum(1 for t in trials if t.system_attrs.get(RUN_ATTR) == run)
+        return sum(1 for t in trials if (t.system_attrs.get(OWNER_ATTR) or {}).get("run") == run)
 
     def _best(self) -> str:
         try:

@@ -162,6 +162,8 @@ class TrialOutcome:
         exit: a KeyboardInterrupt or SystemExit raised by the objective; the trial is
             recorded first, then :meth:`hpo.Study.finish` raises it again.
         traceback: the objective's traceback (for the log), secrets masked.
+        interrupted: the study was stopped (Ctrl-C) rather than the objective failing: the
+            trial is marked ``hpo:interrupted``, so ``optimize(max_trials=...)`` runs it again.
     """
 
     state: TrialState
@@ -169,6 +171,7 @@ class TrialOutcome:
     error: str | None = None
     exit: BaseException | None = None
     traceback: str | None = None
+    interrupted: bool = False
 
 
 def evaluate(objective: Callable[[Any], Any], trial: Any) -> TrialOutcome:
@@ -197,7 +200,7 @@ def evaluate(objective: Callable[[Any], Any], trial: Any) -> TrialOutcome:
     except SystemExit as e:
         return TrialOutcome(TrialState.FAIL, error=f"the objective called sys.exit({e.code!r})", exit=e)
     except KeyboardInterrupt as e:
-        return TrialOutcome(TrialState.FAIL, error="interrupted (KeyboardInterrupt)", exit=e)
+        return TrialOutcome(TrialState.FAIL, error="interrupted (KeyboardInterrupt)", exit=e, interrupted=True)
 
 
 def _one_line(text: str) -> str:

@@ -150,9 +150,10 @@ def test_keyboard_interrupt_leaves_storage_consistent(tmp_path):
         study.optimize(obj, n_trials=20)
     stored = optuna.load_study(study_name="s", storage=url).trials
     assert [t.state for t in stored] == [TrialState.COMPLETE] * 5 + [TrialState.FAIL]
+    assert stored[-1].user_attrs["error"] == "interrupted (KeyboardInterrupt)"
     resumed = hpo.load_study(study_name="s", storage=url)
-    resumed.optimize(lambda t: t.params["x"] ** 2, max_trials=10)
-    assert len(resumed.trials) == 10
+    resumed.optimize(lambda t: t.params["x"] ** 2, max_trials=10)  # the interrupted trial is run again
+    assert len(resumed.get_trials([TrialState.COMPLETE])) == 10 and len(resumed.trials) == 11
 
 
 def test_load_study_restores_space_direction_strategy_and_seed(tmp_path):

@@ -180,7 +180,7 @@ class _Pool:
         else:
             _log.warning("worker process %d ended with %s between trials; a new worker takes its place", pid,
                          f"signal {signal_name(-code)}" if code is not None and code < 0 else f"exit code {code}")
-        if w.claims.value == 0:
+        if w.claims.value == 0 and code != -signal.SIGKILL:  # killed from outside is no sign of a broken worker
             self._startup_failures += 1
             if self._startup_failures >= _STARTUP_FAILURES:
                 self.error = f"{_STARTUP_FAILURES} worker processes in a row died before running a trial; last: {reason}"
@@ -259,7 +259,9 @@ def _worker_main(spec: JobSpec, study_process: int, stop, done, claims, conn) ->
                 return
             claims.value += 1
             job.run_trial(trial)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the trial is recorded, leave quietly
+        sys.exit(130)
+    except SystemExit:
         raise
     except BaseException as e:
         with contextlib.suppress(Exception):

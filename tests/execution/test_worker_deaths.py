@@ -2,6 +2,7 @@
 ``n_trials`` stays exact: kill -9, ``sys.exit()``, ``os._exit(0)``, a segfault, and a kill
 while the strategy is still proposing (before the objective starts)."""
 
+import contextlib
 import ctypes
 import faulthandler
 import os
@@ -107,3 +108,66 @@ def test_an_error_outside_the_objective_stops_the_pool_with_one_line(tmp_path):
     assert "RuntimeError: callback broke" in str(err.value) and "\n" not in str(err.value)
     assert not study.get_trials([TrialState.RUNNING])
     assert len(study.trials) <= 6
+
+
+def _worker_pids() -> list[int]:
+    me, pids = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] not in ("Z", "X"):
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_workers_killed_at_random_moments_n_trials_stays_exact(tmp_path, storage):
+    import random
+    import threading
+    import uuid
+
+    if storage == "postgresql":
+        url = os.environ.get("HPO_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("set HPO_TEST_POSTGRES_URL to run PostgreSQL tests")
+    else:
+        url = f"sqlite:///{tmp_path / 's.db'}"
+    rng = random.Random(3)
+    kills = []
+    stop = threading.Event()
+
+    def killer():  # kill -9 a random worker at random moments: in a claim, a proposal, the objective, a tell
+        while not stop.wait(rng.uniform(0.1, 0.5)) and len(kills) < 8:
+            pids = _worker_pids()
+            if pids:
+                victim = rng.choice(pids)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(victim, signal.SIGKILL)
+                    kills.append(victim)
+
+    def objective(trial):
+        time.sleep(random.uniform(0.0, 0.06))
+        return trial.params["x"] ** 2
+
+    study = hpo.create_study(space=SPACE, storage=url, study_name=f"k-{uuid.uuid4().hex[:8]}", seed=0)
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        study.optimize(objective, n_trials=60, n_jobs=2)
+    finally:
+        stop.set()
+        thread.join()
+    trials = study.trials
+    states = Counter(t.state for t in trials)
+    assert len(trials) == 60, states  # n_trials is exact, whichever moment each kill hit
+    assert states[TrialState.RUNNING] == 0 and states[TrialState.FAIL] <= len(kills)
+    assert states[TrialState.COMPLETE] + states[TrialState.FAIL] == 60
+    for t in trials:
+        if t.state == TrialState.FAIL:
+            assert "killed by SIGKILL" in t.user_attrs["error"], t.user_attrs
+    assert len(kills) >= 3
