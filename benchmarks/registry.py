@@ -65,6 +65,7 @@ STANDARD_TABULAR = [
     "tab-mlp-digits",
 ]
 STANDARD = ["branin", "hartmann6", "levy4", "rosenbrock4", "ackley5", "mixed", "conditional"] + STANDARD_TABULAR
+_LORA = ["lora-minilm-tabular"]  # real LoRA fine-tuning results of MiniLM (benchmarks/lora_tabular.py)
 
 
 def _ml_names(prefix: str, models=MODELS) -> list[str]:
@@ -103,7 +104,7 @@ def suites() -> dict[str, list[str]]:
 def available() -> list[str]:
     """Every built-in benchmark name."""
     return (list(_SYNTHETIC) + _shifted_names() + list(_MF_SYNTHETIC) + _ml_names("ml")
-            + _ml_names("ml", WIDE_MODELS) + _ml_names("mf") + _ml_names("tab"))
+            + _ml_names("ml", WIDE_MODELS) + _ml_names("mf") + _ml_names("tab") + _LORA)
 
 
 def expand(names: list[str] | str) -> list[str]:
@@ -142,6 +143,10 @@ def make_benchmark(name: str, rng: int | None = None) -> Any:
         return _SYNTHETIC[name](rng=rng)
     if name in _MF_SYNTHETIC:
         return _MF_SYNTHETIC[name](rng=rng)
+    if name in _LORA:
+        from benchmarks.lora_tabular import LoRATabular
+
+        return LoRATabular(rng=rng)
     shifted = _parse_shifted(name)
     if shifted is not None:
         return synthetic.Shifted(*shifted, rng=rng)
