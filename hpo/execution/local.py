@@ -52,6 +52,7 @@ __all__ = ["LocalExecutor", "ProcessExecutor", "WorkerError"]
 _log = logging.getLogger("hpo")
 _PR_SET_PDEATHSIG = 1
 _STARTUP_FAILURES = 3  # workers in a row that die before claiming a trial: stop, something is broken
+_STARTUP_KILLS = 10  # the same when they are killed (SIGKILL) each time
 _SHUTDOWN_GRACE = 10.0  # seconds workers get to finish their trial after Ctrl-C or an error
 
 
@@ -133,6 +134,7 @@ class _Pool:
         self.spent = False
         self.error: str | None = None
         self._startup_failures = 0
+        self._startup_kills = 0
 
     def start(self) -> None:
         storage = self.job.study.storage
@@ -142,7 +144,16 @@ class _Pool:
         done, claims = self.ctx.Value("b", 0, lock=False), self.ctx.Value("i", 0, lock=False)
         process = self.ctx.Process(target=_worker_main, name="hpo-worker",
                                    args=(self.spec, os.getpid(), self.stop_event, done, claims, sender))
-        process.start()
+        try:
+            process.start()
+        except Exception as e:
+            method = self.ctx.get_start_method()
+            if method == "fork":
+                raise
+            raise TypeError(
+                f"mp_context={method!r} pickles the objective and callbacks for each worker, and that failed "
+                f"({type(e).__name__}: {' '.join(str(e).split())}); use a module-level function, or mp_context='fork'"
+            ) from None
         sender.close()
         self.workers[process.pid] = _Worker(process, done, claims, receiver)
 
@@ -167,29 +178,37 @@ class _Pool:
         if code == 0 and w.done.value:
             self.spent = True
             return
-        reason = _death_reason(pid, code, report)
+        death = _death(pid, code, report)
+        if report is not None:
+            reason = death
+        elif code is not None and code < 0:
+            reason = f"{death} while running this trial"
+        else:
+            reason = f"{death} while running this trial (os._exit, or an exit in native code?)"
         failed = self.job.study.fail_dead_trials({pid: reason})
         if report is not None:
             if self.error is None:
                 self.error = f"worker process {pid}: {report}"
             self.stop_event.set()
             return
+        # died before claiming a trial: 3 in a row mean a broken worker; being killed from outside
+        # (SIGKILL: kill -9, the out-of-memory killer) is allowed 10 in a row
+        unclaimed = w.claims.value == 0
+        self._startup_failures = self._startup_failures + 1 if unclaimed and code != -signal.SIGKILL else 0
+        self._startup_kills = self._startup_kills + 1 if unclaimed else 0
+        if self._startup_failures >= _STARTUP_FAILURES or self._startup_kills >= _STARTUP_KILLS:
+            self.error = (f"{max(self._startup_failures, self._startup_kills)} worker processes in a row died "
+                          f"before running a trial; last: {death}")
+            self.stop_event.set()
+        replace = not (self.spent or self.stop_event.is_set() or self.job.budget.expired())
+        then = "; a new worker takes its place" if replace else ""
         if failed:
-            _log.warning("%s (trial %s failed); a new worker takes its place", reason,
-                         ", ".join(str(t.number) for t in failed))
+            _log.warning("%s (trial %s failed)%s", reason, ", ".join(str(t.number) for t in failed), then)
         else:
-            _log.warning("worker process %d ended with %s between trials; a new worker takes its place", pid,
-                         f"signal {signal_name(-code)}" if code is not None and code < 0 else f"exit code {code}")
-        if w.claims.value == 0 and code != -signal.SIGKILL:  # killed from outside is no sign of a broken worker
-            self._startup_failures += 1
-            if self._startup_failures >= _STARTUP_FAILURES:
-                self.error = f"{_STARTUP_FAILURES} worker processes in a row died before running a trial; last: {reason}"
-                self.stop_event.set()
-                return
-        else:
-            self._startup_failures = 0
-        if not (self.spent or self.stop_event.is_set() or self.job.budget.expired()):
-            self.start()  # a replacement, so the study keeps its parallelism
+            ended = f"signal {signal_name(-code)}" if code is not None and code < 0 else f"exit code {code}"
+            _log.warning("worker process %d ended with %s between trials%s", pid, ended, then)
+        if replace:
+            self.start()  # so the study keeps its parallelism
 
     def stop(self, reason: str) -> None:
         """Ask the workers to stop after their current trial; give them a grace period."""
@@ -213,7 +232,8 @@ class _Pool:
             w.process.join(5)
 
 
-def _death_reason(pid: int, code: int | None, report: str | None) -> str:
+def _death(pid: int, code: int | None, report: str | None) -> str:
+    """How a worker ended, in words: 'worker process 12 was killed by SIGSEGV (a crash in native code)'."""
     if report is not None:
         return f"worker process {pid} failed: {report}"
     if code is not None and code < 0:
@@ -221,8 +241,8 @@ def _death_reason(pid: int, code: int | None, report: str | None) -> str:
         hint = {"SIGKILL": " (kill -9, or the out-of-memory killer)", "SIGSEGV": " (a crash in native code)",
                 "SIGBUS": " (a crash in native code)", "SIGABRT": " (aborted, e.g. a failed assertion in native code)",
                 "SIGTERM": " (terminated)"}.get(name, "")
-        return f"worker process {pid} was killed by {name}{hint} while running this trial"
-    return f"worker process {pid} exited with code {code} while running this trial (os._exit or a native exit?)"
+        return f"worker process {pid} was killed by {name}{hint}"
+    return f"worker process {pid} exited with code {code}"
 
 
 def _die_with_parent(study_process: int) -> int:

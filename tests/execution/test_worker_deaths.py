@@ -171,3 +171,32 @@ def test_workers_killed_at_random_moments_n_trials_stays_exact(tmp_path, storage
         if t.state == TrialState.FAIL:
             assert "killed by SIGKILL" in t.user_attrs["error"], t.user_attrs
     assert len(kills) >= 3
+
+
+def test_workers_that_die_on_start_stop_the_run_with_one_error(tmp_path):
+    parent = os.getpid()
+
+    class DiesInWorkers(BaseStrategy):
+        def optuna_sampler(self, seed):
+            if os.getpid() != parent:  # each worker builds its sampler when it reopens the study
+                os._exit(1)
+            return None
+
+        def _propose(self, history, n, rng):
+            return self.space.sample(n, rng=rng)
+
+    study = hpo.create_study(space=SPACE, strategy=DiesInWorkers(), storage=f"sqlite:///{tmp_path / 's.db'}",
+                             study_name="s", seed=0)
+    with pytest.raises(hpo.WorkerError) as err:
+        study.optimize(lambda t: 0.0, n_trials=4, n_jobs=2)
+    assert "worker processes in a row died before running a trial" in str(err.value)
+    assert "exited with code 1" in str(err.value) and "\n" not in str(err.value)
+    assert study.trials == []
+
+
+def test_an_objective_that_cannot_be_pickled_for_spawn_is_one_line(tmp_path):
+    study = _study(tmp_path)
+    with pytest.raises(TypeError) as err:
+        study.optimize(lambda t: 0.0, n_trials=2, executor=hpo.ProcessExecutor(2, mp_context="spawn"))
+    assert "mp_context='spawn' pickles the objective" in str(err.value) and "\n" not in str(err.value)
+    assert not study.get_trials([TrialState.RUNNING])
