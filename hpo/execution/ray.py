@@ -192,7 +192,7 @@ class HpoSearch(Searcher):
                 return Searcher.FINISHED
         else:
             trial = study.ask()
-        trial.set_user_attr("ray_trial_id", trial_id)
+        trial.optuna_trial.set_user_attr("ray_trial_id", trial_id)
         self._live[trial_id] = trial.number
         self._trials[trial_id] = trial
         self._reported[trial_id] = {"steps": set(), "attrs": None, "node": None, "seen": None}
@@ -322,7 +322,7 @@ class HpoSearch(Searcher):
         seen, trial = self._reported[trial_id], self._trial(trial_id)
         node = result.get(_NODE)
         if node and node != seen["node"]:
-            trial.set_user_attr("ray_node_id", node)
+            trial.optuna_trial.set_user_attr("ray_node_id", node)
             seen["node"] = node
         attrs = result.get(_ATTRS)
         if attrs and attrs != seen["attrs"]:
@@ -660,28 +660,46 @@ def _no_progress() -> None:
 
 
 @contextmanager
-def _quiet_ray(verbose: int):
-    """At verbose 0, none of Ray Tune's own output (its new output engine prints an experiment
-    header and result-folder hints even when silent; the classic one honours verbose=0), and
-    its INFO log lines neither; warnings and errors still show."""
-    if verbose >= 1:
-        yield
-        return
-    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train", "ray.air")]
-    levels = [lg.level for lg in loggers]
-    previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
+def _env(values: Mapping[str, str]):
+    """Environment variables set for the block (Tune reads these when ``fit`` starts)."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _quiet_ray(verbose: int):
+    """Tune's settings for an hpo run.
+
+    Tune's per-trial result files (CSV, JSON, TensorBoard) are off unless the user set
+    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` himself: the study records every trial, and they
+    cost about a third of Tune's per-trial CPU here (and import torch into the driver). At
+    verbose 0 none of Tune's own output either (its new output engine prints an experiment
+    header and result-folder hints even when silent; the classic one honours verbose=0) and
+    no INFO log lines; warnings and errors still show.
+    """
+    env = {} if "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" in os.environ else {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    if verbose >= 1:
+        with _env(env):
+            yield
+        return
+    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train", "ray.air")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with _env({**env, "RAY_AIR_NEW_OUTPUT": "0"}):
+            yield
+    finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-        if previous is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = previous
 
 
 @contextmanager

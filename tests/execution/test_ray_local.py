@@ -165,6 +165,7 @@ def test_hpo_search_in_a_users_own_tuner_without_a_study(tmp_path):
     tuner = tune.Tuner(
         train, param_space={"lr": tune.loguniform(1e-4, 1e-1), "width": tune.randint(8, 64), "fixed": "yes"},
         tune_config=tune.TuneConfig(search_alg=search, metric="loss", mode="min", num_samples=6, max_concurrent_trials=2,
+                                    reuse_actors=True,
                                     scheduler=tune.schedulers.ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2)),
         run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0))
     results = tuner.fit()
