@@ -63,7 +63,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
              f"Produced by `{command}` (the runs: `hpo bench experiment run parallel`); report written "
              f"{meta['date']} on {describe(meta)}; runs made at commit(s) "
              f"{', '.join(c[:7] for c in data['git_commit']) or 'unknown'}.", "",
-             f"Budget {budget} trials, {len(seeds)} seeds, every evaluation sleeps {SLEEP} s so that the two "
+             f"Budget {budget} trials, {len(seeds)} seeds (`hpo bench experiment run parallel` runs the rest of the "
+             f"definition's {len(EXPERIMENT.sweeps[0].seeds)}, keeping these), every evaluation sleeps {SLEEP} s so that the two "
              "workers overlap. Best loss: mean over seeds (median in brackets); p: paired Wilcoxon signed-rank "
              "test over seeds, n_jobs=2 against n_jobs=1.", "",
              "| problem | strategy | n_jobs=1 | n_jobs=2 | p (2 vs 1) | random, n_jobs=1 |",

@@ -89,9 +89,17 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
                            "cpu_ours_s": float(sum(r.get("cpu_s", 0.0) for r in all_o)),
                            "cpu_native_s": float(sum(r.get("cpu_s", 0.0) for r in all_n))})
     meta = machine()
-    data = {"budget": budget, "rows": rows, "totals": totals, "anchors": sc.anchors, "machine": meta,
+    seeds = sorted({r["seed"] for r in records})
+    data = {"budget": budget, "seeds": seeds, "rows": rows, "totals": totals, "anchors": sc.anchors, "machine": meta,
             "git_commit": sorted({r.get("git_commit") for r in records if r.get("git_commit")})}
     return write_outputs(folder / "wrappers", data, _markdown(data, command, meta))
+
+
+def _span(seeds: list[int]) -> str:
+    """``0-4`` for a contiguous run of seeds, else the list."""
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    return ", ".join(map(str, seeds))
 
 
 def _pct(a: float, b: float) -> str:
@@ -103,7 +111,8 @@ def _markdown(data: dict, command: str, meta: dict) -> str:
              f"Produced by `{command}` (the runs: `hpo bench experiment run wrappers`); report written "
              f"{meta['date']} on {describe(meta)}; runs made at commit(s) "
              f"{', '.join(c[:7] for c in data['git_commit']) or 'unknown'}.", "",
-             f"Budget {data['budget']}, seeds 0-9. Each side runs with the wrapper's settings (see the totals "
+             f"Budget {data['budget']}; seeds {_span(data['seeds'])} (`hpo bench experiment run wrappers` runs the "
+             "rest of the definition's 0-9, keeping these). Each side runs with the wrapper's settings (see the totals "
              "table). Best loss: median over seeds (lower is better); ours better / worse: seeds where our best "
              "loss is lower / higher; p: paired Wilcoxon signed-rank test of the per-seed best losses (two-sided); "
              "score: mean Bayesmark score over seeds (anchored on these runs: 0 = median first evaluation, 100 = "
