@@ -8,7 +8,7 @@ Each experiment lives in its own module and can be run there too:
   ``benchmarks/results/online_hypergrad*``).
 
 Every other argument goes to the experiment's module unchanged (``--part all``: both parts, the
-hypergradient part with only ``--jobs``, ``--quick`` and ``--replot``).
+hypergradient part (its report stage) with only ``--jobs`` and ``--replot``).
 
 Usage::
 
@@ -42,11 +42,10 @@ def main(argv=None) -> None:
     elif args.part == "all":  # the hypergradient part takes only the arguments both parts share
         shared = argparse.ArgumentParser(add_help=False)
         shared.add_argument("--jobs")
-        shared.add_argument("--quick", action="store_true")
         shared.add_argument("--replot", action="store_true")
         common, _ = shared.parse_known_args(rest)
         online_hypergrad.main([*(["--jobs", common.jobs] if common.jobs else []),
-                               *(["--quick"] if common.quick else []), *(["--replot"] if common.replot else [])])
+                               *(["--replot"] if common.replot else [])])
     if args.part in ("stn", "stn-recheck", "all"):
         online_stn.main(["--part", "stn" if args.part == "all" else args.part, *rest])
 

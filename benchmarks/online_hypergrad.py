@@ -1,200 +1,500 @@
-"""Hypergradient learning rates on scikit-learn's digits: sensitivity to the initial rate (CPU, minutes).
+"""Hypergradient learning rates against tuned fixed rates, on settings their defaults were not chosen on.
 
-Logistic regression and an MLP trained with SGD / Adam and their hypergradient versions from initial
-learning rates 1e-5 ... 1e-1; the spread of final training losses across initial rates, and the best
-run against the best fixed rate on a half-decade grid. Writes ``benchmarks/results/online_hypergrad*``.
+The point of a hypergradient learning rate is that users stop tuning the learning rate. This
+benchmark trains every model of a grid with a plain optimizer and with its hypergradient version
+from initial rates spread over four decades, and asks two things of each cell (model x dataset x
+optimizer x number of epochs):
+
+* spread ratio: the spread (max - min over the initial rates) of the plain optimizer's final
+  training loss, divided by the hypergradient version's (target: at least 5);
+* gap to the tuned rate: the hypergradient version's best and median run (over the initial rates)
+  against the plain optimizer's best fixed rate, tuned per cell on a half-decade grid from the lowest
+  initial rate to ten times the highest, refined to quarter decades around its best point (target:
+  the median run within 10 % of the tuned fixed rate's loss).
+
+Losses are full-batch training losses after the last epoch, mean over seeds; a run that ends
+non-finite or above its own initial loss counts at its initial loss (no progress), for plain and
+hypergradient runs alike. One training run gives every epoch count (nothing in either optimizer
+depends on the horizon), so a 50-epoch run is also the 5- and 15-epoch run.
+
+Parts:
+
+* ``dev``: the DEVELOPMENT set (``DEV``): datasets, models and epoch counts that appear nowhere in
+  the report grid, seeds of their own. Candidate settings (``DEV_CANDIDATES``) run there; the
+  declared rule (:func:`choose_defaults`: the smallest mean shortfall from the two targets) picks
+  each optimizer's defaults, which went into ``hpo.online.hypergrad.DEFAULT_HYPERGRAD``. Writes
+  ``online_hypergrad_dev*``.
+* ``report``: the REPORT grid (``REPORT``), never used to choose anything: the library's hypergradient
+  optimizers at their defaults (constructed with ``lr`` only). Writes ``online_hypergrad*``.
+
+Every part appends finished runs to a ``*_runs.jsonl`` file as it goes and skips runs already there,
+so an interrupted run resumes; the file is gzipped when the part completes.
 
 Usage::
 
-    python -m benchmarks.online --part hypergrad --jobs 1
+    nice -n 15 python -m benchmarks.online --part hypergrad --stage dev --jobs 2
+    nice -n 15 python -m benchmarks.online --part hypergrad --stage report --jobs 2
+    python -m benchmarks.online_hypergrad --stage report --summarize   # tables and figure from saved runs
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
 import json
 import math
+import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.online_common import RESULTS, Batches, cpu, digits, init_worker, run_jobs
+from benchmarks.online_common import RESULTS, cpu, init_worker, machine, run_jobs
 
-HD_SIZES = {"epochs": 20, "batch": 64, "mlp_hidden": 100, "seeds": 3}
-HD_INITIAL_LRS = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
-HD_GRID = [10 ** (-k / 2) for k in range(2, 11)]  # 1e-1 ... 1e-5, half decades: the tuned fixed rate
-HD_WIDE = [1.0, 10 ** -0.5]  # also run for the base optimizers: is the best fixed rate above the range?
-HD_METHODS = {  # name -> (base, kwargs); base methods have no hypergradient
-    "sgd": ("sgd", {}),
-    "sgd-hd add beta=1e-3 (paper)": ("sgdhd", {"hypergrad_lr": 1e-3}),
-    "sgd-hd add beta=1e-2": ("sgdhd", {"hypergrad_lr": 1e-2}),
-    "sgd-hd mul beta=0.02": ("sgdhd", {"hypergrad_lr": 0.02, "hypergrad_mode": "multiplicative"}),
-    "sgd-hd mul beta=0.1": ("sgdhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
-    "adam": ("adam", {}),
-    "adam-hd add beta=1e-7 (paper)": ("adamhd", {"hypergrad_lr": 1e-7}),
-    "adam-hd add beta=1e-6": ("adamhd", {"hypergrad_lr": 1e-6}),
-    "adam-hd add beta=1e-5": ("adamhd", {"hypergrad_lr": 1e-5}),
-    "adam-hd mul beta=0.02": ("adamhd", {"hypergrad_lr": 0.02, "hypergrad_mode": "multiplicative"}),
-    "adam-hd mul beta=0.1": ("adamhd", {"hypergrad_lr": 0.1, "hypergrad_mode": "multiplicative"}),
-}
+# --- the two sets, declared before any tuning ---------------------------------------------------------------
+REPORT = {"datasets": ["digits", "breast_cancer", "wine"], "models": ["logreg", "mlp", "cnn"],
+          "epochs": [5, 15, 50], "seeds": [0, 1, 2]}
+DEV = {"datasets": ["iris", "synthetic", "diabetes"], "models": ["linear", "mlp2-tanh"],
+       "epochs": [3, 10, 30], "seeds": [100, 101]}
+FAMILIES = ("sgd", "nesterov", "adam", "adamw-wrapped")
+FAMILY_NAMES = {"sgd": "SGD / SGDHD", "nesterov": "SGD Nesterov 0.9 / SGDNHD",
+                "adam": "Adam / AdamHD", "adamw-wrapped": "AdamW / HypergradLR(AdamW)"}
+# Initial rates: four decades each. Nesterov's step is lr / (1 - momentum) = 10 x lr, so its range sits a decade
+# below SGD's; Adam's steps are about lr per weight whatever the gradient's scale.
+INITIAL_LRS = {"sgd": [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "nesterov": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+               "adam": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1], "adamw-wrapped": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]}
+TARGET_SPREAD_RATIO, TARGET_MEDIAN_GAP = 5.0, 0.10
 
 
-def _make_opt(base: str, params, lr: float, kwargs: dict):
+def _q(lr: float) -> int:
+    return int(round(4 * math.log10(lr)))
+
+
+def _rate(q: int) -> float:
+    return float(10 ** (q / 4))
+
+
+def coarse_grid(family: str) -> list[float]:
+    """Half decades from the lowest initial rate to ten times the highest (the fixed rate's first pass)."""
+    lo, hi = _q(INITIAL_LRS[family][0]), _q(INITIAL_LRS[family][-1]) + 4
+    return [_rate(q) for q in range(lo, hi + 1, 2)]
+
+
+def refined_rates(fixed: dict[float, float]) -> list[float]:
+    """The quarter-decade neighbours of the best rate in ``fixed`` (rate -> loss): the tuned fixed rate is the
+    best of a half-decade grid refined to quarter decades around its best point, per cell."""
+    best = min(fixed, key=fixed.get)
+    return [_rate(_q(best) + d) for d in (-1, 1)]
+
+
+# Hypergradient settings tried on the development set: per family, name -> constructor keyword arguments.
+_BETAS, _HORIZONS = (0.1, 0.2, 0.3, 0.5), (1, 100)
+DEV_CANDIDATES = {family: {f"multiplicative beta={b:g} horizon={h}": {"hypergrad_lr": b, "hypergrad_horizon": h,
+                                                                      "hypergrad_mode": "multiplicative"}
+                           for b in _BETAS for h in _HORIZONS} for family in FAMILIES}
+for _family, _beta in (("sgd", 1e-3), ("nesterov", 1e-3), ("adam", 1e-7), ("adamw-wrapped", 1e-7)):
+    DEV_CANDIDATES[_family][f"additive beta={_beta:g} (paper)"] = {"hypergrad_lr": _beta, "hypergrad_mode": "additive"}
+DEFAULTS = "library defaults"  # the report's only hypergradient method: the classes as a user gets them
+
+
+# --- data and models -------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> dict:
+    """A scikit-learn dataset that ships with the package (or a seeded synthetic one), split 75/25 (stratified
+    for classification, ``random_state=0``) and standardised on the training part (a regression target too)."""
+    import torch
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    loaders = {"digits": datasets.load_digits, "breast_cancer": datasets.load_breast_cancer,
+               "wine": datasets.load_wine, "iris": datasets.load_iris, "diabetes": datasets.load_diabetes}
+    if name == "synthetic":
+        X, y = datasets.make_classification(n_samples=2000, n_features=20, n_informative=10, n_redundant=4,
+                                            n_classes=5, n_clusters_per_class=2, class_sep=1.0, random_state=0)
+    elif name in loaders:
+        X, y = loaders[name](return_X_y=True)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; use one of {sorted([*loaders, 'synthetic'])}")
+    regression = name == "diabetes"
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0,
+                                          stratify=None if regression else y)
+    sx = StandardScaler().fit(Xtr)
+    Xtr, Xte = (torch.tensor(sx.transform(a), dtype=torch.float32) for a in (Xtr, Xte))
+    if regression:
+        sy = StandardScaler().fit(ytr.reshape(-1, 1))
+        ytr, yte = (torch.tensor(sy.transform(a.reshape(-1, 1)).ravel(), dtype=torch.float32) for a in (ytr, yte))
+        n_out = 1
+    else:
+        ytr, yte = torch.tensor(ytr), torch.tensor(yte)
+        n_out = int(ytr.max()) + 1
+    return {"name": name, "train": (Xtr, ytr), "test": (Xte, yte), "n_out": n_out, "regression": regression,
+            "image": (8, 8) if name == "digits" else None, "batch": min(64, len(Xtr) // 8)}
+
+
+def build_model(name: str, data: dict):
+    """``logreg``/``linear``: one linear layer; ``mlp``: 64 ReLU units; ``mlp2-tanh``: two tanh layers of 32;
+    ``cnn``: one 3-wide convolution (8 channels, ReLU, max-pool 2) and a linear read-out, 2-D over the 8x8 digit
+    images, 1-D over the feature vector (in the order scikit-learn ships it) elsewhere: a convolution over tabular
+    features only shares weights between neighbouring columns, so it is a test of the optimizer, not a good model."""
+    import torch.nn as nn
+
+    d, k = data["train"][0].shape[1], data["n_out"]
+    if name in ("logreg", "linear"):
+        return nn.Linear(d, k)
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, k))
+    if name == "mlp2-tanh":
+        return nn.Sequential(nn.Linear(d, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, k))
+    if name == "cnn":
+        if data["image"] is not None:
+            h, w = data["image"]
+            return nn.Sequential(nn.Unflatten(1, (1, h, w)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * (h // 2) * (w // 2), k))
+        return nn.Sequential(nn.Unflatten(1, (1, d)), nn.Conv1d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+                             nn.Flatten(), nn.Linear(8 * (d // 2), k))
+    raise ValueError(f"unknown model {name!r}")
+
+
+def make_optimizer(family: str, method: str, params, lr: float, kwargs: dict | None):
+    """The plain torch optimizer (``method="plain"``) or its hypergradient version with ``kwargs``."""
     import torch
 
-    from hpo.online.hypergrad import SGDHD, AdamHD
-    if base == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if base == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if base == "sgdhd":
-        return SGDHD(params, lr=lr, lr_bounds=(1e-8, 10.0), **kwargs)
-    return AdamHD(params, lr=lr, lr_bounds=(1e-8, 1.0), **kwargs)
+    from hpo.online.hypergrad import SGDHD, SGDNHD, AdamHD, HypergradLR
+
+    kwargs = kwargs or {}
+    plain = method == "plain"
+    if family == "sgd":
+        return torch.optim.SGD(params, lr=lr) if plain else SGDHD(params, lr=lr, **kwargs)
+    if family == "nesterov":
+        return (torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True) if plain
+                else SGDNHD(params, lr=lr, momentum=0.9, **kwargs))
+    if family == "adam":
+        return torch.optim.Adam(params, lr=lr) if plain else AdamHD(params, lr=lr, **kwargs)
+    if family == "adamw-wrapped":
+        base = torch.optim.AdamW(params, lr=lr)
+        return base if plain else HypergradLR(base, **kwargs)
+    raise ValueError(f"unknown optimizer family {family!r}")
 
 
-def _hd_job(model_kind: str, method: str, lrs: list[float], seed: int, sz: dict) -> list[dict]:
-    init_worker()
-    import torch
+def _loss_fn(data: dict):
     import torch.nn.functional as F
 
-    data = digits()
-    Xtr, ytr = data["train"]
-    base, kwargs = HD_METHODS[method]
-    out = []
-    for lr in lrs:
-        start = cpu()
-        torch.manual_seed(seed)
-        if model_kind == "logreg":
-            model = torch.nn.Linear(64, 10)
-        else:
-            model = torch.nn.Sequential(torch.nn.Linear(64, sz["mlp_hidden"]), torch.nn.ReLU(),
-                                        torch.nn.Linear(sz["mlp_hidden"], 10))
-        opt = _make_opt(base, model.parameters(), lr, kwargs)
-        curve, lr_curve = [], []
-        for _ in range(sz["epochs"]):
-            for xb, yb in Batches(Xtr, ytr, sz["batch"], seed * 100003 + len(curve)):
-                opt.zero_grad()
-                F.cross_entropy(model(xb), yb).backward()
-                opt.step()
-            with torch.no_grad():
-                curve.append(float(F.cross_entropy(model(Xtr), ytr)))
-            lr_curve.append(float(opt.param_groups[0]["lr"]))
+    if data["regression"]:
+        return lambda out, y: F.mse_loss(out.squeeze(-1), y)
+    return F.cross_entropy
+
+
+def eval_epochs(epochs: int) -> list[int]:
+    """The epochs after which a run is evaluated: every epoch count scored, and enough others to draw curves."""
+    marks = set(REPORT["epochs"]) | set(DEV["epochs"]) | {1, 2, 20, 30, 40}
+    return sorted(e for e in marks | {epochs} if e <= epochs)
+
+
+def train_run(dataset: str, model: str, family: str, method: str, kwargs: dict | None, lr: float, seed: int,
+              epochs: int) -> dict:
+    """One training run; full-batch training and test loss and the learning rate after each of :func:`eval_epochs`.
+
+    A run whose training loss turns non-finite stops there (diverged; it is scored at its initial loss)."""
+    import torch
+
+    data = load(dataset)
+    loss_fn = _loss_fn(data)
+    (X, y), (Xte, yte) = data["train"], data["test"]
+    marks = eval_epochs(epochs)
+    start = cpu()
+    torch.manual_seed(seed)
+    net = build_model(model, data)
+    gen = torch.Generator().manual_seed(seed)
+    train, test, lrs = [], [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt = make_optimizer(family, method, net.parameters(), lr, kwargs)
         with torch.no_grad():
-            val = float(F.cross_entropy(model(data["val"][0]), data["val"][1]))
-        final = curve[-1] if math.isfinite(curve[-1]) else float("inf")
-        out.append({"model": model_kind, "method": method, "lr0": lr, "seed": seed, "train_loss": final,
-                    "val_loss": val if math.isfinite(val) else float("inf"), "curve": curve, "lr_curve": lr_curve,
-                    "cpu_s": cpu() - start})
+            initial = float(loss_fn(net(X), y))
+        for epoch in range(1, epochs + 1):
+            perm = torch.randperm(len(X), generator=gen)
+            for i in range(0, len(X), data["batch"]):
+                idx = perm[i:i + data["batch"]]
+                opt.zero_grad()
+                loss_fn(net(X[idx]), y[idx]).backward()
+                opt.step()
+            if epoch not in marks:
+                continue
+            with torch.no_grad():
+                train.append(float(loss_fn(net(X), y)))
+                test.append(float(loss_fn(net(Xte), yte)))
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            if not math.isfinite(train[-1]):
+                k = len(marks) - len(train)
+                train, test, lrs = train + [math.inf] * k, test + [math.inf] * k, lrs + [lrs[-1]] * k
+                break
+    return {"dataset": dataset, "model": model, "family": family, "method": method, "lr0": lr, "seed": seed,
+            "initial_loss": initial, "epochs": marks, "train": [_r(v) for v in train], "test": [_r(v) for v in test],
+            "lr": [_r(v) for v in lrs], "warnings": len(caught), "cpu_s": round(cpu() - start, 3)}
+
+
+def _r(v: float) -> float:
+    return float(f"{v:.6g}") if math.isfinite(v) else math.inf
+
+
+def _job(dataset, model, family, method, kwargs, lrs, seeds, epochs) -> list[dict]:
+    init_worker()
+    return [train_run(dataset, model, family, method, kwargs, lr, s, epochs) for s in seeds for lr in lrs]
+
+
+# --- jobs, incremental results ---------------------------------------------------------------------------------
+def _key(r: dict) -> tuple:
+    return r["dataset"], r["model"], r["family"], r["method"], float(r["lr0"]), int(r["seed"])
+
+
+def plan(stage: str, families=FAMILIES, runs: list[dict] = ()) -> list[tuple]:
+    """Every job of a stage that can be named yet: ``(dataset, model, family, method, kwargs, lrs, seeds, epochs)``.
+
+    The plain optimizer runs the coarse grid first; once those runs are in ``runs``, its quarter-decade
+    refinement around each epoch count's best rate is named too."""
+    sz = DEV if stage == "dev" else REPORT
+    epochs = max(sz["epochs"])
+    jobs = []
+    for dataset in sz["datasets"]:
+        for model in sz["models"]:
+            for family in families:
+                grid = coarse_grid(family)
+                jobs.append((dataset, model, family, "plain", None, grid, sz["seeds"], epochs))
+                mine = [r for r in runs if (r["dataset"], r["model"], r["family"], r["method"])
+                        == (dataset, model, family, "plain")]
+                if {(float(r["lr0"]), r["seed"]) for r in mine} >= {(lr, s) for lr in grid for s in sz["seeds"]}:
+                    extra = set()
+                    for e in sz["epochs"]:
+                        fixed = {lr: float(np.mean([final_loss(r, e) for r in mine if float(r["lr0"]) == lr]))
+                                 for lr in grid}
+                        extra.update(refined_rates(fixed))
+                    jobs.append((dataset, model, family, "plain", None, sorted(extra - set(grid)), sz["seeds"],
+                                 epochs))
+                methods = DEV_CANDIDATES[family] if stage == "dev" else {DEFAULTS: None}
+                for name, kwargs in methods.items():
+                    jobs.append((dataset, model, family, name, kwargs, INITIAL_LRS[family], sz["seeds"], epochs))
+    return jobs
+
+
+def _runs_path(stage: str) -> Path:
+    return RESULTS / ("online_hypergrad_dev_runs.jsonl" if stage == "dev" else "online_hypergrad_runs.jsonl")
+
+
+def read_runs(stage: str) -> list[dict]:
+    """Every saved run of a stage (the gzipped file of a finished invocation plus any runs appended since)."""
+    path = _runs_path(stage)
+    runs = []
+    for p, opener in ((path.with_suffix(".jsonl.gz"), gzip.open), (path, open)):
+        if p.exists():
+            with opener(p, "rt") as f:
+                runs += [json.loads(line) for line in f if line.strip()]
+    return runs
+
+
+def run_stage(stage: str, n_jobs: int, families=FAMILIES) -> list[dict]:
+    """Run the stage's missing jobs (two rounds: the refinement of the fixed-rate grid needs the coarse one),
+    appending each finished job's runs to the runs file."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = _runs_path(stage)
+    t0 = time.time()
+    for _ in range(3):
+        runs = read_runs(stage)
+        done = {_key(r) for r in runs}
+        todo = [job for job in plan(stage, families, runs)
+                if any((*job[:4], float(lr), s) not in done for lr in job[5] for s in job[6])]
+        if not todo:
+            break
+        print(f"{stage}: {len(todo)} jobs to run ({len(done)} runs already in {path.name})", flush=True)
+
+        def write(i: int, new: list[dict]) -> None:
+            with open(path, "a") as f:
+                for r in new:
+                    if _key(r) not in done:
+                        f.write(json.dumps(r) + "\n")
+            print(f"  done {todo[i][:4]} {len(todo[i][5])} rates ({time.time() - t0:.0f} s)", flush=True)
+
+        run_jobs([(_job, *job) for job in todo], n_jobs, on_result=write)
+    runs = sorted(read_runs(stage), key=_key)
+    with gzip.open(path.with_suffix(".jsonl.gz"), "wt") as f:
+        for r in runs:
+            f.write(json.dumps(r) + "\n")
+    path.unlink(missing_ok=True)
+    print(f"{stage}: {len(runs)} runs, {sum(r['cpu_s'] for r in runs) / 60:.1f} min of CPU in the runs; "
+          f"this invocation {time.time() - t0:.0f} s wall")
+    return runs
+
+
+# --- scoring ---------------------------------------------------------------------------------------------------
+def final_loss(run: dict, epochs: int) -> float:
+    """The training loss after ``epochs``; non-finite or above the run's initial loss counts as the initial loss."""
+    v = run["train"][run["epochs"].index(epochs)]
+    return v if math.isfinite(v) and v <= run["initial_loss"] else run["initial_loss"]
+
+
+def score_cells(runs: list[dict], stage: str) -> list[dict]:
+    """One row per (dataset, model, family, method, epochs): spread ratio and gaps to the tuned fixed rate."""
+    sz = DEV if stage == "dev" else REPORT
+    by: dict[tuple, dict[float, list[dict]]] = {}
+    for r in runs:
+        cell = by.setdefault((r["dataset"], r["model"], r["family"], r["method"]), {})
+        cell.setdefault(float(r["lr0"]), []).append(r)
+    rows = []
+    for (dataset, model, family, method), per_lr in sorted(by.items()):
+        if method == "plain":
+            continue
+        plain = by.get((dataset, model, family, "plain"), {})
+        for epochs in sz["epochs"]:
+            mean = lambda rs: float(np.mean([final_loss(r, epochs) for r in rs]))  # noqa: E731
+            hd = {lr: mean(per_lr[lr]) for lr in INITIAL_LRS[family] if lr in per_lr}
+            fixed = {lr: mean(rs) for lr, rs in plain.items()}
+            if len(hd) < len(INITIAL_LRS[family]) or not fixed:
+                continue
+            plain_at = [_near(fixed, lr) for lr in INITIAL_LRS[family]]
+            best_lr = min(fixed, key=fixed.get)
+            best_fixed = fixed[best_lr]
+            hd_vals = list(hd.values())
+            spread, plain_spread = max(hd_vals) - min(hd_vals), max(plain_at) - min(plain_at)
+            ratio = plain_spread / spread if spread > 0 else math.inf
+            median_gap = float(np.median(hd_vals)) / best_fixed - 1
+            rows.append({"dataset": dataset, "model": model, "family": family, "method": method, "epochs": epochs,
+                         "hd": hd_vals, "plain": plain_at, "spread": spread, "plain_spread": plain_spread,
+                         "spread_ratio": ratio, "best_fixed": best_fixed, "best_fixed_lr": best_lr,
+                         "best_fixed_at_edge": best_lr in (min(fixed), max(fixed)),
+                         "best_gap": min(hd_vals) / best_fixed - 1, "median_gap": median_gap,
+                         "meets_spread": ratio >= TARGET_SPREAD_RATIO, "meets_median": median_gap <= TARGET_MEDIAN_GAP,
+                         "hd_final_lr": [float(np.median([r["lr"][r["epochs"].index(epochs)] for r in per_lr[lr]]))
+                                         for lr in INITIAL_LRS[family]]})
+    return rows
+
+
+def _near(d: dict[float, float], lr: float) -> float:
+    return d[min(d, key=lambda k: abs(math.log(k / lr)))]
+
+
+def shortfall(row: dict) -> float:
+    """How far a cell is from both targets, in log units: log(median ratio / 1.10) plus log(5 / spread ratio),
+    each counted only where the cell misses."""
+    median = math.log(max(1.0, (1 + row["median_gap"]) / (1 + TARGET_MEDIAN_GAP)))
+    spread = math.log(max(1.0, TARGET_SPREAD_RATIO / row["spread_ratio"])) if row["spread_ratio"] > 0 else 10.0
+    return median + spread
+
+
+def choose_defaults(rows: list[dict]) -> dict[str, dict]:
+    """The declared selection rule on the development set, per family: the smallest mean shortfall over the cells
+    (:func:`shortfall`); ties go to more cells meeting both targets."""
+    out = {}
+    for family in FAMILIES:
+        scores = {}
+        for method in DEV_CANDIDATES.get(family, {}):
+            cells = [r for r in rows if r["family"] == family and r["method"] == method]
+            if cells:
+                met = sum(r["meets_spread"] and r["meets_median"] for r in cells)
+                scores[method] = (-float(np.mean([shortfall(r) for r in cells])), met, len(cells))
+        if scores:
+            best = max(scores, key=scores.get)
+            out[family] = {"method": best, "kwargs": DEV_CANDIDATES[family][best], "cells_met": scores[best][1],
+                           "cells": scores[best][2], "mean_shortfall": -scores[best][0],
+                           "all": {m: {"cells_met": s[1], "mean_shortfall": -s[0]} for m, s in scores.items()}}
     return out
 
 
-def _hd_summary(runs: list[dict]) -> tuple[list[dict], str]:
-    rows = []
-    lines = ["| model | method | final train loss at lr0 = " + " / ".join(f"{lr:g}" for lr in HD_INITIAL_LRS)
-             + " | spread | spread ratio (base / this) | best run | best fixed lr (grid 1e-5..1e-1) "
-             "| best / best fixed "
-             "| best fixed lr (grid to 1) | best / that |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for model in ("logreg", "mlp"):
-        def mean_loss(method, lr):
-            vals = [r["train_loss"] for r in runs if r["model"] == model and r["method"] == method
-                    and math.isclose(r["lr0"], lr)]
-            return float(np.mean(vals)) if vals else float("nan")
-
-        for method, (base, _) in HD_METHODS.items():
-            family = "sgd" if base.startswith("sgd") else "adam"
-            per_lr = [mean_loss(method, lr) for lr in HD_INITIAL_LRS]
-            base_per_lr = [mean_loss(family, lr) for lr in HD_INITIAL_LRS]
-            grid = {lr: mean_loss(family, lr) for lr in HD_GRID}
-            best_fixed_lr = min(grid, key=lambda k: grid[k] if math.isfinite(grid[k]) else np.inf)
-            spread = float(np.max(per_lr) - np.min(per_lr))
-            base_spread = float(np.max(base_per_lr) - np.min(base_per_lr))
-            best = float(np.min(per_lr))
-            row = {"model": model, "method": method, "losses": per_lr, "spread": spread,
-                   "spread_ratio": base_spread / spread if spread > 0 else float("inf"), "best": best,
-                   "best_fixed": grid[best_fixed_lr], "best_fixed_lr": best_fixed_lr,
-                   "best_over_fixed": best / grid[best_fixed_lr]}
-            wide = {lr: mean_loss(family, lr) for lr in HD_GRID + HD_WIDE}
-            wide_lr = min(wide, key=lambda k: wide[k] if math.isfinite(wide[k]) else np.inf)
-            row.update({"best_fixed_wide": wide[wide_lr], "best_fixed_wide_lr": wide_lr,
-                        "best_over_fixed_wide": best / wide[wide_lr]})
-            row["meets_spread"] = base != family and row["spread_ratio"] >= 5
-            row["meets_best"] = row["best_over_fixed"] <= 1.05
-            rows.append(row)
-            lines.append(f"| {model} | {method} | " + " / ".join(f"{v:.4f}" for v in per_lr)
-                         + f" | {spread:.4f} | {row['spread_ratio']:.1f} | {best:.4f} | "
-                         f"{grid[best_fixed_lr]:.4f} (lr {best_fixed_lr:.2g}) | {row['best_over_fixed']:.3f} | "
-                         f"{wide[wide_lr]:.4f} (lr {wide_lr:.2g}) | {row['best_over_fixed_wide']:.3f} |")
-    return rows, "\n".join(lines)
+# --- tables ----------------------------------------------------------------------------------------------------
+def _fmt_ratio(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
-def _plot_hd(runs: list[dict], path: Path, seed: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = ["sgd", "sgd-hd add beta=1e-3 (paper)", "sgd-hd mul beta=0.1",
-             "adam", "adam-hd add beta=1e-7 (paper)", "adam-hd mul beta=0.1"]
-    fig, axes = plt.subplots(2, len(shown), figsize=(3.6 * len(shown), 6.4), sharey="row")
-    for i, model in enumerate(("logreg", "mlp")):
-        for j, method in enumerate(shown):
-            ax = axes[i, j]
-            for k, lr in enumerate(HD_INITIAL_LRS):
-                r = next((r for r in runs if r["model"] == model and r["method"] == method and r["seed"] == seed
-                          and math.isclose(r["lr0"], lr)), None)
-                if r is not None:
-                    ax.plot(range(1, len(r["curve"]) + 1), r["curve"], color=plt.cm.viridis(k / 4), label=f"lr0={lr:g}")
-            ax.set(yscale="log", xlabel="epoch")
-            ax.set_title(f"{model}: {method}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("training loss")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def cell_table(rows: list[dict]) -> str:
+    lines = ["| dataset | model | optimizer | method | epochs | plain spread | HD spread | ratio (>= 5) "
+             "| best fixed (lr) | HD best / fixed | HD median / fixed (<= 1.10) | HD final lr (median per lr0) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mark = lambda ok: "" if ok else " ✗"  # noqa: E731
+        edge = " (edge)" if r["best_fixed_at_edge"] else ""
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['family']} | {r['method']} | {r['epochs']} "
+                     f"| {r['plain_spread']:.4f} | {r['spread']:.4f} | {_fmt_ratio(r['spread_ratio'])}"
+                     f"{mark(r['meets_spread'])} | {r['best_fixed']:.4g} ({r['best_fixed_lr']:.2g}{edge}) "
+                     f"| {1 + r['best_gap']:.3f} | {1 + r['median_gap']:.3f}{mark(r['meets_median'])} "
+                     f"| {' / '.join(f'{v:.2g}' for v in r['hd_final_lr'])} |")
+    return "\n".join(lines)
 
 
+def summary_table(rows: list[dict], by: str = "family") -> str:
+    keys = sorted({(r[by], r["method"]) for r in rows})
+    lines = [f"| {by} | method | cells | spread >= 5x | median within 10% | both | worst ratio "
+             "| worst median / fixed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, method in keys:
+        cells = [r for r in rows if r[by] == key and r["method"] == method]
+        both = sum(r["meets_spread"] and r["meets_median"] for r in cells)
+        lines.append(f"| {key} | {method} | {len(cells)} | {sum(r['meets_spread'] for r in cells)} "
+                     f"| {sum(r['meets_median'] for r in cells)} | {both} "
+                     f"| {_fmt_ratio(min(r['spread_ratio'] for r in cells))} "
+                     f"| {1 + max(r['median_gap'] for r in cells):.3f} |")
+    return "\n".join(lines)
 
-def run_hypergrad(n_jobs: int, quick: bool) -> None:
-    sz = dict(HD_SIZES, **({"epochs": 5, "seeds": 1} if quick else {}))
-    t0 = time.time()
-    jobs = []
-    for model in ("logreg", "mlp"):
-        for seed in range(sz["seeds"]):
-            for method, (base, _) in HD_METHODS.items():
-                fixed = base in ("sgd", "adam")
-                lrs = sorted(set(HD_GRID) | set(HD_INITIAL_LRS) | set(HD_WIDE)) if fixed else HD_INITIAL_LRS
-                jobs.append((_hd_job, model, method, lrs, seed, sz))
-    runs = [r for batch in run_jobs(jobs, n_jobs) for r in batch]
-    wall = time.time() - t0
-    rows, table = _hd_summary(runs)
-    meta = {"sizes": sz, "initial_lrs": HD_INITIAL_LRS, "grid": HD_GRID, "wide_grid": HD_WIDE,
-            "methods": HD_METHODS, "wall_s": wall,
-            "n_jobs": n_jobs, "loss": "full-batch training cross-entropy after the last epoch, mean over seeds"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if quick else ""
-    (RESULTS / f"online_hypergrad{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}))
-    _plot_hd(runs, RESULTS / f"online_hypergrad{suffix}.png", seed=0)
-    text = (f"Hypergradient learning rates on digits ({sz['epochs']} epochs, batch {sz['batch']}, "
-            f"{sz['seeds']} seeds; loss = final full-batch training loss, mean over seeds; wall {wall:.0f} s on "
-            f"{n_jobs} workers)\n\n{table}\n")
-    (RESULTS / f"online_hypergrad{suffix}_table.md").write_text(text)
-    print(text)
+
+def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> list[dict]:
+    runs = read_runs(stage) if runs is None else runs
+    rows = score_cells(runs, stage)
+    sz = DEV if stage == "dev" else REPORT
+    cpu_total = sum(r["cpu_s"] for r in runs)
+    meta = {"stage": stage, "set": sz, "families": FAMILY_NAMES, "initial_lrs": INITIAL_LRS,
+            "coarse_grid": {f: coarse_grid(f) for f in FAMILIES}, "targets": {"spread_ratio": TARGET_SPREAD_RATIO,
+                                                                            "median_gap": TARGET_MEDIAN_GAP},
+            "runs": len(runs), "cpu_s_runs": round(cpu_total, 1), "machine": machine(),
+            "loadavg": os.getloadavg(), "batch": {d: load(d)["batch"] for d in sz["datasets"]}}
+    out = {"meta": meta, "rows": rows}
+    name = "online_hypergrad_dev" if stage == "dev" else "online_hypergrad"
+    if stage == "dev":
+        out["chosen"] = choose_defaults(rows)
+        meta["candidates"] = DEV_CANDIDATES
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
+    head = (f"Hypergradient learning rates, {stage} set: {', '.join(sz['datasets'])} x {', '.join(sz['models'])}, "
+            f"epochs {sz['epochs']}, seeds {sz['seeds']}; {len(runs)} runs, {cpu_total / 60:.1f} min of CPU in the "
+            f"runs on {machine()} (load average {os.getloadavg()[0]:.1f}). Loss = full-batch training loss after the "
+            "last epoch, mean over seeds; targets: spread ratio >= 5, HD median run <= 1.10 x the best fixed rate."
+            f"{note}\n")
+    text = [head, "## Summary by optimizer\n", summary_table(rows), ""]
+    if stage == "dev":
+        text += ["## Chosen on this set (declared rule: smallest mean shortfall, then most cells meeting both)\n"]
+        text += [f"- {f}: **{c['method']}** (mean shortfall {c['mean_shortfall']:.3f}, {c['cells_met']}/{c['cells']} "
+                 "cells meet both)" for f, c in out["chosen"].items()]
+        text += ["", "| family | candidate | mean shortfall | cells meeting both |", "|---|---|---|---|"]
+        text += [f"| {f} | {m} | {v['mean_shortfall']:.3f} | {v['cells_met']} |"
+                 for f, c in out["chosen"].items() for m, v in sorted(c["all"].items(), key=lambda kv:
+                                                                      kv[1]["mean_shortfall"])]
+        text += [""]
+    else:
+        text += ["## Summary by model\n", summary_table(rows, "model"), "",
+                 "## Summary by dataset\n", summary_table(rows, "dataset"), ""]
+    text += ["## Every cell\n", cell_table(rows), ""]
+    (RESULTS / f"{name}_table.md").write_text("\n".join(text))
+    print("\n".join(text[:4]))
+    return rows
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=["dev", "report"], default="report",
+                        help="dev: the development set the defaults are chosen on; report: the grid they are judged on")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, results written with a _quick suffix")
-    parser.add_argument("--replot", action="store_true", help="redraw online_hypergrad.png from the saved JSON only")
+    parser.add_argument("--families", default=",".join(FAMILIES), help=f"comma list out of {', '.join(FAMILIES)}")
+    parser.add_argument("--summarize", action="store_true", help="tables and figure from the saved runs only")
+    parser.add_argument("--quick", action="store_true", help="not available: the benchmark has one size")
+    parser.add_argument("--replot", action="store_true", help="same as --summarize")
     args = parser.parse_args(argv)
-    if args.replot:
-        saved = RESULTS / "online_hypergrad.json"
-        if saved.exists():
-            _plot_hd(json.loads(saved.read_text())["runs"], RESULTS / "online_hypergrad.png", seed=0)
-        return
-    run_hypergrad(args.jobs, args.quick)
+    families = tuple(f for f in args.families.split(",") if f)
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        parser.error(f"unknown optimizer families {sorted(unknown)}; use {', '.join(FAMILIES)}")
+    if args.quick:
+        parser.error("--quick: the hypergradient benchmark has one size; pass --families to run part of it")
+    if not (args.summarize or args.replot):
+        run_stage(args.stage, args.jobs, families)
+    summarize(args.stage)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks import online_common, online_hypergrad, online_stn
+from benchmarks import online, online_common, online_hypergrad, online_stn
 
 TINY = {"hidden": [8], "epochs": 2, "batch": 128, "lr": 1e-3, "trials": 3}
 
@@ -49,14 +49,6 @@ def test_best_epoch_rule_is_applied_to_fixed_trials_and_stn_alike():
     assert stn["best_epoch"] == curve.index(min(curve))
 
 
-def test_hypergrad_job_records_curves_and_learning_rates():
-    sz = {"epochs": 2, "batch": 256, "mlp_hidden": 8, "seeds": 1}
-    out = online_hypergrad._hd_job("logreg", "sgd-hd add beta=1e-3 (paper)", [1e-4, 1e-2], 0, sz)
-    assert [r["lr0"] for r in out] == [1e-4, 1e-2]
-    assert all(len(r["curve"]) == 2 and len(r["lr_curve"]) == 2 for r in out)
-    assert out[0]["lr_curve"][-1] > 1e-4  # the hypergradient raised the small rate
-
-
 def test_seed_ranges_and_paired_test():
     assert online_common.seed_list("3") == [0, 1, 2]
     assert online_common.seed_list("100-104") == [100, 101, 102, 103, 104]
@@ -90,3 +82,90 @@ def test_recheck_retrains_each_setting_on_the_same_fresh_seeds(tmp_path, monkeyp
     again = online_stn._fixed_trial(rs["setting"], 0 * 1000 + 500 + 1, dict(TINY, select="best"), data)
     assert again["val_loss"] == rs["fresh_val"][1]  # the documented fresh seed, reproducible
     assert "| stn |" in (tmp_path / "online_stn_recheck.md").read_text()
+
+
+# --- hypergradient benchmark ----------------------------------------------------------------------------------
+def _fake_run(family, method, lr0, seed, losses, initial=2.0, epochs=(5, 15, 50)):
+    return {"dataset": "d", "model": "m", "family": family, "method": method, "lr0": lr0, "seed": seed,
+            "initial_loss": initial, "epochs": list(epochs), "train": list(losses), "test": list(losses),
+            "lr": [lr0] * len(epochs), "warnings": 0, "cpu_s": 0.1}
+
+
+def test_hypergrad_scoring_spread_ratio_and_gaps_by_hand(monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "REPORT", {"datasets": ["d"], "models": ["m"], "epochs": [5, 15, 50],
+                                                     "seeds": [0]})
+    lrs = online_hypergrad.INITIAL_LRS["sgd"]
+    plain = [_fake_run("sgd", "plain", lr, 0, [v] * 3) for lr, v in zip(lrs, [1.9, 1.5, 0.9, 0.5, math.inf])]
+    plain.append(_fake_run("sgd", "plain", 10 ** -0.75, 0, [0.4] * 3))  # the tuned fixed rate, between lr0 values
+    plain.append(_fake_run("sgd", "plain", 1e-4, 1, [1.9] * 3))  # a second seed at 1e-4: the mean is taken
+    hd = [_fake_run("sgd", "hd", lr, 0, [v] * 3) for lr, v in zip(lrs, [0.48, 0.46, 0.44, 0.42, 2.5])]
+    rows = online_hypergrad.score_cells(plain + hd, "report")
+    assert [r["epochs"] for r in rows] == [5, 15, 50]
+    r = rows[0]
+    assert r["plain"] == [1.9, 1.5, 0.9, 0.5, 2.0]  # a non-finite final loss counts at the initial loss
+    assert r["hd"] == [0.48, 0.46, 0.44, 0.42, 2.0]  # so does one above it
+    assert r["plain_spread"] == pytest.approx(1.5) and r["spread"] == pytest.approx(1.58)
+    assert r["spread_ratio"] == pytest.approx(1.5 / 1.58) and not r["meets_spread"]
+    assert r["best_fixed"] == 0.4 and r["best_fixed_lr"] == pytest.approx(10 ** -0.75)
+    assert r["median_gap"] == pytest.approx(0.46 / 0.4 - 1) and not r["meets_median"]
+    assert r["best_gap"] == pytest.approx(0.42 / 0.4 - 1)
+
+
+def test_hypergrad_refinement_is_named_once_the_coarse_grid_is_done(monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "DEV", {"datasets": ["iris"], "models": ["linear"], "epochs": [1, 2],
+                                                  "seeds": [100]})
+    monkeypatch.setattr(online_hypergrad, "DEV_CANDIDATES", {"sgd": {"mul": {"hypergrad_lr": 0.1}}})
+    jobs = online_hypergrad.plan("dev", ("sgd",))
+    assert [j[3] for j in jobs] == ["plain", "mul"]
+    grid = online_hypergrad.coarse_grid("sgd")
+    assert jobs[0][5] == grid and len(grid) == 11 and grid[0] == pytest.approx(1e-4) and grid[-1] == pytest.approx(10)
+    best = grid[6]
+    runs = [dict(_fake_run("sgd", "plain", lr, 100, [1.0 if lr != best else 0.5] * 2, epochs=(1, 2)),
+                 dataset="iris", model="linear") for lr in grid]
+    jobs = online_hypergrad.plan("dev", ("sgd",), runs)
+    assert jobs[1][3] == "plain" and jobs[1][5] == pytest.approx([best * 10 ** -0.25, best * 10 ** 0.25])
+
+
+def test_hypergrad_stage_runs_resumes_and_summarizes(tmp_path, monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "RESULTS", tmp_path)
+    monkeypatch.setattr(online_hypergrad, "DEV", {"datasets": ["iris"], "models": ["linear"], "epochs": [1, 2],
+                                                  "seeds": [100]})
+    monkeypatch.setattr(online_hypergrad, "INITIAL_LRS", dict(online_hypergrad.INITIAL_LRS, sgd=[1e-2, 1e-1]))
+    monkeypatch.setattr(online_hypergrad, "DEV_CANDIDATES", {"sgd": {"mul 0.2": {"hypergrad_lr": 0.2},
+                                                                     "off": {"hypergrad_lr": 0.0}}})
+    runs = online_hypergrad.run_stage("dev", 1, ("sgd",))
+    assert (tmp_path / "online_hypergrad_dev_runs.jsonl.gz").exists()
+    assert not (tmp_path / "online_hypergrad_dev_runs.jsonl").exists()
+    plain = [r for r in runs if r["method"] == "plain"]
+    assert len(plain) == len(online_hypergrad.coarse_grid("sgd")) + 2  # the coarse grid and its refinement
+    off = {r["lr0"]: r["train"] for r in runs if r["method"] == "off"}
+    same = {r["lr0"]: r["train"] for r in plain if r["lr0"] in off}
+    assert off == same  # beta = 0 is the plain optimizer, run for run
+    assert all(r["epochs"] == [1, 2] and len(r["lr"]) == 2 for r in runs)
+    assert online_hypergrad.run_stage("dev", 1, ("sgd",)) == runs  # nothing left to run
+    rows = online_hypergrad.summarize("dev")
+    assert {r["method"] for r in rows} == {"mul 0.2", "off"} and len(rows) == 4
+    saved = json.loads((tmp_path / "online_hypergrad_dev.json").read_text())
+    assert saved["chosen"]["sgd"]["method"] in ("mul 0.2", "off")
+    assert "## Every cell" in (tmp_path / "online_hypergrad_dev_table.md").read_text()
+
+
+def test_hypergrad_models_fit_every_dataset():
+    for dataset in ("digits", "wine", "diabetes"):
+        data = online_hypergrad.load(dataset)
+        for model in ("logreg", "mlp", "cnn", "mlp2-tanh"):
+            out = online_hypergrad.build_model(model, data)(data["train"][0][:3])
+            assert out.shape == (3, data["n_out"])
+
+
+def test_online_dispatches_each_part_with_its_arguments(monkeypatch):
+    calls = []
+    monkeypatch.setattr(online_stn, "main", lambda argv: calls.append(("stn", argv)))
+    monkeypatch.setattr(online_hypergrad, "main", lambda argv: calls.append(("hd", argv)))
+    online.main(["--part", "stn", "--jobs", "1", "--seeds", "0-9"])
+    online.main(["--part", "stn-recheck", "--retrains", "5"])
+    online.main(["--part", "hypergrad", "--stage", "dev"])
+    online.main(["--part", "all", "--jobs", "2", "--seeds", "3"])
+    assert calls == [("stn", ["--part", "stn", "--jobs", "1", "--seeds", "0-9"]),
+                     ("stn", ["--part", "stn-recheck", "--retrains", "5"]), ("hd", ["--stage", "dev"]),
+                     ("hd", ["--jobs", "2"]), ("stn", ["--part", "stn", "--jobs", "2", "--seeds", "3"])]
