@@ -202,8 +202,8 @@ class LoRAObjective:
         config = self.config(params)
         self.device = resolve_device(self._device_spec, threads=self._threads)  # in this process (a Ray worker too)
         encoded = self._encode()
-        torch.manual_seed(self.seed)
         model = self.build_model(config)
+        torch.manual_seed(self.seed)  # after the build: a first load from disk draws from the global generator
         trainable, total = _model.count_parameters(model)
         optimizer = make_optimizer(self.optimizer, [p for p in model.parameters() if p.requires_grad],
                                    lr=float(config["lr"]), weight_decay=float(config["weight_decay"]),

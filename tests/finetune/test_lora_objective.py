@@ -109,3 +109,18 @@ def test_a_layer_selector_can_use_the_objective(tiny_objective, monkeypatch):
     model = tiny_objective.build_model(tiny_objective.config({"layers": "picked", "rank": 2}))
     names = {n for n, _ in model.named_parameters() if "lora_A" in n}
     assert {int(n.split("layer.")[1].split(".")[0]) for n in names} == {1, 4} and seen == [(True, 2)]
+
+
+def test_a_run_is_the_same_whether_or_not_the_model_was_loaded_before(tiny_splits):
+    from hpo.finetune import model as _model
+
+    def fresh():
+        _model._MODELS.clear()  # the next build loads from disk, which draws from torch's global generator
+        return LoRAObjective(data=tiny_splits, max_steps=2, max_length=16, device="cpu", threads=1,
+                             artifact_dir=None, evaluate_test=False, defaults={"dropout": 0.1})
+
+    first = fresh().run({})
+    again = fresh()
+    again.run({})  # the model is cached now
+    second = again.run({})
+    assert [r["loss"] for r in first["history"]] == [r["loss"] for r in second["history"]]
