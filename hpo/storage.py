@@ -303,8 +303,12 @@ def _lock_key(name: str) -> int:
 
 @contextlib.contextmanager
 def _file_lock(path: str) -> Iterator[None]:
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the lock covers this process only
+        with _local_lock(path):
+            yield
+        return
     held = getattr(_held, "files", None)
     if held is None:
         held = _held.files = {}
@@ -373,8 +377,14 @@ def storage_lock(storage: BaseStorage) -> Iterator[None]:
         with _file_lock(path + _LOCK_SUFFIX):
             yield
         return
+    with _local_lock(id(storage)):
+        yield
+
+
+@contextlib.contextmanager
+def _local_lock(key: Any) -> Iterator[None]:
     with _local_locks_guard:
-        lock = _local_locks.setdefault(id(storage), threading.RLock())
+        lock = _local_locks.setdefault(key, threading.RLock())
     with lock:
         yield
 
