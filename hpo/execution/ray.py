@@ -146,6 +146,7 @@ class HpoSearch(Searcher):
         self._stop: dict[str, float] = {}
         self._study: Study | None = None
         self._job: Job | None = None
+        self._job_spec = None  # ray://: the job travels to the head node, where Tune's driver runs
         self._snapshot: list | None = None  # an in-memory study's trials, from a pickle, until rebuilt
         self._live: dict[str, int] = {}  # Ray trial id -> hpo trial number, until Ray completes it
         self._trials: dict[str, Any] = {}  # Ray trial id -> the driver's live hpo Trial (not pickled)
@@ -225,8 +226,10 @@ class HpoSearch(Searcher):
             self._reported.pop(trial_id, None)
 
     def save(self, checkpoint_path: str) -> None:
+        from ray import cloudpickle  # a strategy instance may be defined in the user's script
+
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__getstate__(), f)
+            cloudpickle.dump(self.__getstate__(), f)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
@@ -237,7 +240,11 @@ class HpoSearch(Searcher):
     def study(self) -> "Study":
         """The hpo study holding every trial this searcher proposed (created on first use)."""
         if self._study is None:
-            self._study = self._open_study()
+            if self._job_spec is not None:
+                self._job = self._job_spec.open()
+                self._study = self._job.study
+            else:
+                self._study = self._open_study()
         return self._study
 
     def _open_study(self) -> "Study":
@@ -383,8 +390,10 @@ class HpoSearch(Searcher):
         state["_config"] = dict(self._config)
         state["_reported"] = {k: {**v, "steps": set(v["steps"])} for k, v in self._reported.items()}
         study = self._study
-        if self._job is not None:
+        if self._job is not None or self._job_spec is not None:
             state["_config"]["executor"] = True
+            if self._job_spec is not None:
+                state["_job_spec"] = _spec_for_head(self._job_spec)
         elif study is not None:
             from hpo.storage import storage_url
 
@@ -538,13 +547,17 @@ class RayExecutor:
         address: ``None`` (the Ray this process already runs, else Ray's default: the cluster
             ``ray start`` began on this machine if any, else a new local one), ``"auto"`` (the
             cluster this machine belongs to, after ``ray start``) or ``"ray://host:10001"``
-            (Ray Client: the Tune driver then runs on the head node, so the study must be on a
-            database the head node reaches, e.g. PostgreSQL).
+            (Ray Client: Tune's driver then runs on the head node and writes the storage there, so
+            the study must be on a database the head node reaches, e.g. PostgreSQL, its password
+            given to the head through ``PGPASSWORD`` or ``~/.pgpass``; the progress bar waits
+            for the end).
         resources_per_trial: Ray resources per trial, e.g. ``{"cpu": 1, "gpu": 0.5}``.
-        max_concurrent: at most this many trials at once (default: as many as resources allow).
-        scheduler: ``None`` (run every trial to the end), ``"asha"``, ``"hyperband"``
-            (asynchronous HyperBand) or a ``ray.tune.schedulers`` scheduler created without
-            metric/mode.
+        max_concurrent: at most this many trials at once (default: as many as the cluster's
+            resources hold when the run starts; give it for an autoscaling cluster).
+        scheduler: ``None`` (run every trial to the end), ``"asha"`` (``"successive-halving"``),
+            ``"hyperband"`` (asynchronous HyperBand), ``"median"`` (Ray's median stopping rule),
+            all on ``training_iteration`` (one per ``trial.report``, ``max_t=100``), or a
+            ``ray.tune.schedulers`` scheduler created without metric/mode.
         max_failures: retries of a trial whose worker died (an exception in the objective is
             not retried: it is a FAILED trial, as in local runs).
         storage_path: where Ray keeps its experiment folder (default ``~/ray_results``).
@@ -602,6 +615,8 @@ class RayExecutor:
         search = HpoSearch(metric=METRIC, mode=direction_mode)
         search._study, search._job, search._pass_number = study, job, True
         search._space = study.space
+        if ray.util.client.ray.is_connected():
+            search._job_spec = job.spec()  # the searcher reopens the study on the head node
         budget = _scheduler_budget(scheduler)
         if budget is not None:
             search._budget = budget
@@ -617,7 +632,8 @@ class RayExecutor:
         n = job.budget.n_trials
         tune_config = tune.TuneConfig(
             search_alg=search, scheduler=scheduler, num_samples=n if n is not None else 2**31 - 1,
-            max_concurrent_trials=self.max_concurrent, reuse_actors=True,
+            max_concurrent_trials=self.max_concurrent or _capacity(ray.cluster_resources(), resources),
+            reuse_actors=True,
             metric=METRIC if sched_metric is None else None, mode=direction_mode if sched_metric is None else None)
         run_config = tune.RunConfig(
             name=_experiment_name(study.study_name), storage_path=self.storage_path, verbose=self.verbose,
@@ -636,7 +652,12 @@ class RayExecutor:
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING} if self.verbose == 0 else {}
         if self.address is None:
             kwargs["include_dashboard"] = False
-        ray.init(address=self.address, **kwargs)
+        try:
+            ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConnectionError(f"cannot reach Ray at address={self.address!r}: {first} (start a cluster with "
+                                  "`ray start --head`, or leave address unset for a local Ray)") from None
 
 
 class _Pulse(Callback):
@@ -686,20 +707,28 @@ def _quiet_ray(verbose: int):
     no INFO log lines; warnings and errors still show.
     """
     env = {} if "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" in os.environ else {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
-    if verbose >= 1:
-        with _env(env):
-            yield
-        return
-    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train", "ray.air")]
+    analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    off = env or os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS") == "1"
+    no_files = _NoResultFilesWarning() if off else None
+    if no_files is not None:  # Tune then warns at the end that each trial has no result file
+        analysis.addFilter(no_files)
+    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train", "ray.air")] if verbose == 0 else []
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
     try:
-        with _env({**env, "RAY_AIR_NEW_OUTPUT": "0"}):
+        with _env({**env, "RAY_AIR_NEW_OUTPUT": "0"} if verbose == 0 else env):
             yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+        if no_files is not None:
+            analysis.removeFilter(no_files)
+
+
+class _NoResultFilesWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to fetch metrics")
 
 
 @contextmanager
@@ -750,6 +779,18 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
 _SCHEDULERS = ("asha", "hyperband")
 
 
+def _capacity(cluster: Mapping[str, float], per_trial: Mapping[str, float]) -> int:
+    """How many trials the cluster's resources hold at once.
+
+    Tune's own default for a searcher keeps one trial pending; with actor reuse, a trial
+    shorter than an actor's start then takes the cached actor and the run stays one trial
+    at a time (measured: 10 trials of 1 s on 2 CPUs ran one after another). Asking for the
+    cluster's capacity starts that many actors.
+    """
+    fits = [int(cluster.get(name, 0) // amount) for name, amount in per_trial.items() if amount > 0]
+    return max(1, min(fits)) if fits else 1
+
+
 def _make_scheduler(spec: Any):
     """None, 'asha', 'hyperband' or a Ray TrialScheduler -> a Ray scheduler (or None)."""
     if spec is None:
@@ -758,13 +799,18 @@ def _make_scheduler(spec: Any):
 
     if isinstance(spec, str):
         name = spec.strip().lower()
-        if name == "asha":
+        if name in ("asha", "successive-halving", "sha"):
             return AsyncHyperBandScheduler(time_attr="training_iteration", max_t=100, grace_period=1,
                                            reduction_factor=4, brackets=1)
         if name == "hyperband":
             return AsyncHyperBandScheduler(time_attr="training_iteration", max_t=100, grace_period=1,
                                            reduction_factor=4, brackets=3)
-        raise ValueError(f"unknown scheduler {spec!r}; use None, 'asha', 'hyperband' or a ray.tune.schedulers scheduler")
+        if name == "median":
+            from ray.tune.schedulers import MedianStoppingRule
+
+            return MedianStoppingRule(time_attr="training_iteration", grace_period=1, min_samples_required=3)
+        raise ValueError(f"unknown scheduler {spec!r}; use None, 'asha' (or 'successive-halving'), 'hyperband', "
+                         "'median' or a ray.tune.schedulers scheduler")
     if isinstance(spec, PopulationBasedTraining):
         raise ValueError("PopulationBasedTraining changes a trial's params while it runs, which an hpo trial "
                          "cannot record; use scheduler='asha' or 'hyperband'")
@@ -827,6 +873,17 @@ def _without_password(url: str) -> str:
                           u.query).render_as_string(hide_password=False)
     except Exception:
         return redact(url)
+
+
+def _spec_for_head(spec):
+    """The JobSpec the searcher carries to the head node: without the objective (the trainable
+    has it) and without the storage password (Ray writes the searcher into its experiment folder)."""
+    import dataclasses
+
+    study = spec.study
+    if isinstance(study.storage, str):
+        study = dataclasses.replace(study, storage=_without_password(study.storage))
+    return dataclasses.replace(spec, study=study, objective=None)
 
 
 def _unflatten(config: Mapping[str, Any]) -> dict:

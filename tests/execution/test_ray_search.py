@@ -225,15 +225,46 @@ def test_searcher_validation_messages():
 
 def test_the_searcher_is_a_ray_searcher_and_finishes_an_executor_budget():
     assert isinstance(HpoSearch(), Searcher)
-    study = hpo.create_study(space=SPACE, seed=0)
-    from hpo.execution import Job
-
-    job = Job(study=study, objective=loss, budget=study.budget(n_trials=1))
-    search = HpoSearch(metric="value", mode="min")
-    search._study, search._job, search._space = study, job, study.space
+    search, _ = _executor_search(hpo.create_study(space=SPACE, seed=0), 1)
     assert isinstance(search.suggest("a"), dict)
     assert search.suggest("b") == Searcher.FINISHED
     assert pickle.loads(pickle.dumps(search))._config["executor"] is True
+
+
+def _executor_search(study, n_trials):
+    from hpo.execution import Job
+
+    job = Job(study=study, objective=loss, budget=study.budget(n_trials=n_trials))
+    search = HpoSearch(metric="value", mode="min")
+    search._study, search._job, search._space, search._pass_number = study, job, study.space, True
+    return search, job
+
+
+def test_a_searcher_sent_to_the_head_node_reopens_the_job_there(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = hpo.create_study(space=SPACE, strategy="random", storage=url, study_name="c", seed=0)
+    search, job = _executor_search(study, 2)
+    search._job_spec = job.spec()
+    remote = cloudpickle.loads(cloudpickle.dumps(search))  # what Ray Client ships with the Tuner
+    config = remote.suggest("a")
+    remote.on_trial_complete("a", {"value": 0.5, "hpo_state": "COMPLETE", "hpo_step": -1, "training_iteration": 1})
+    assert isinstance(remote.suggest("b"), dict) and remote.suggest("c") == Searcher.FINISHED
+    trials = hpo.load_study(study_name="c", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.RUNNING]
+    assert trials[0].params == {k: v for k, v in config.items() if k != "hpo_trial_number"}
+    assert config["hpo_trial_number"] == 0
+
+
+def test_a_job_sent_to_the_head_node_carries_no_password():
+    from hpo.execution import JobSpec, StudySpec, TrialBudget
+    from hpo.execution.ray import _spec_for_head
+
+    spec = JobSpec(study=StudySpec(study_name="s", storage="postgresql://hpo:s3cret-pass@db:5432/hpo", strategy="tpe",
+                                   strategy_kwargs={}, pruner=None, seed=0), objective=loss, budget=TrialBudget(run="r"))
+    search = HpoSearch(metric="value", mode="min")
+    search._job_spec = spec
+    assert b"s3cret-pass" not in cloudpickle.dumps(search)
+    assert _spec_for_head(spec).study.storage == "postgresql://hpo@db:5432/hpo" and _spec_for_head(spec).objective is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -242,7 +273,7 @@ def test_the_searcher_is_a_ray_searcher_and_finishes_an_executor_budget():
     ({"resources_per_trial": {"cpu": 0, "gpu": 0}}, "asks for no resources"),
     ({"resources_per_trial": [1]}, "must be a dict"),
     ({"max_concurrent": 0}, "max_concurrent must be a positive integer"),
-    ({"scheduler": "median"}, "unknown scheduler 'median'"),
+    ({"scheduler": "fifo-ish"}, "unknown scheduler 'fifo-ish'"),
     ({"scheduler": 3}, "scheduler must be None"),
     ({"max_failures": -2}, "max_failures"),
     ({"verbose": 5}, "verbose must be 0"),
@@ -250,6 +281,25 @@ def test_the_searcher_is_a_ray_searcher_and_finishes_an_executor_budget():
 def test_executor_validation_messages(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RayExecutor(**kwargs)
+
+
+def test_scheduler_names_build_ray_schedulers():
+    from ray.tune.schedulers import AsyncHyperBandScheduler, MedianStoppingRule
+
+    from hpo.execution.ray import _make_scheduler, _scheduler_budget
+
+    asha, hyperband = _make_scheduler("successive-halving"), _make_scheduler("hyperband")
+    assert isinstance(asha, AsyncHyperBandScheduler) and len(asha._brackets) == 1 and len(hyperband._brackets) == 3
+    assert _scheduler_budget(asha) == ("training_iteration", 100.0)
+    assert isinstance(_make_scheduler("median"), MedianStoppingRule) and _make_scheduler(None) is None
+
+
+def test_default_concurrency_is_what_the_cluster_holds():
+    from hpo.execution.ray import _capacity
+
+    assert _capacity({"CPU": 2.0, "GPU": 0.0}, {"CPU": 1}) == 2
+    assert _capacity({"CPU": 16.0, "GPU": 2.0}, {"CPU": 1, "GPU": 0.5}) == 4
+    assert _capacity({"CPU": 1.0}, {"CPU": 2}) == 1  # Tune then reports the trial as unschedulable
 
 
 def test_pbt_is_refused():
