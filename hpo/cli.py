@@ -157,6 +157,10 @@ def run(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds"),
     pruner: Optional[str] = typer.Option(None, "--pruner", help="median, successive-halving, hyperband"),
     top: int = typer.Option(10, "--top", help="rows of the final table"),
+    executor: str = typer.Option("local", "--executor", help="local (this machine, --n-jobs processes) or ray "
+                                 "(Ray Tune: trials on a Ray cluster, --pruner picks Ray's early-stopping scheduler)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="with --executor ray: auto (the cluster "
+                                              "`ray start` joined), ray://host:10001, or unset for a local Ray"),
 ) -> None:
     """Run (or resume) a study and print its best trials."""
     import hpo
@@ -172,6 +176,12 @@ def run(
         _fail(f"--seed must be a non-negative integer, got {seed}")
     if top < 0:
         _fail(f"--top must be a non-negative integer, got {top}")
+    if executor not in ("local", "ray"):
+        _fail(f"--executor must be local or ray, got {executor!r}")
+    if executor == "local" and ray_address is not None:
+        _fail("--ray-address needs --executor ray")
+    if executor == "ray" and n_jobs != 1:
+        _fail("--n-jobs is for --executor local; on Ray as many trials run as the cluster's CPUs hold")
     try:
         func = load_objective(objective)
         parsed_space = _read_space(space) if space is not None else None
@@ -182,9 +192,20 @@ def run(
         _fail(str(e))
     from hpo.execution import WorkerError
 
+    on_ray = None
+    if executor == "ray":
+        if study.space is None:
+            _fail("--executor ray needs --space: Ray workers do not open the storage, so define-by-run cannot work there")
+        try:
+            on_ray = hpo.RayExecutor(address=ray_address, scheduler=pruner)
+        except (ImportError, ValueError) as e:
+            _fail(str(e))
+
     try:
-        study.optimize(func, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, show_progress_bar=True)
+        study.optimize(func, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout, show_progress_bar=True, executor=on_ray)
     except WorkerError as e:
+        _fail(str(e), code=1)
+    except ConnectionError as e:  # --executor ray: no Ray at --ray-address
         _fail(str(e), code=1)
     except KeyboardInterrupt:
         _fail(f"interrupted; the finished trials are stored: rerun the same command to resume", code=130)

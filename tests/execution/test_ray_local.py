@@ -181,3 +181,26 @@ def test_hpo_search_in_a_users_own_tuner_without_a_study(tmp_path):
         else:
             assert t.state == TrialState.PRUNED and len(t.intermediate_values) == r.metrics["training_iteration"]
     assert search.study.best_value == min(t.value for t in trials if t.state == TrialState.COMPLETE)
+
+
+def test_hpo_run_with_executor_ray(tmp_path):
+    from typer.testing import CliRunner
+
+    from hpo.cli import app
+
+    (tmp_path / "train.py").write_text(
+        "def objective(trial):\n"
+        "    for step in range(3):\n"
+        "        trial.report(trial.params['x'] ** 2 + 1.0 / (step + 1), step)\n"
+        "    return trial.params['x'] ** 2\n")
+    (tmp_path / "space.yaml").write_text("x: {type: float, low: -1, high: 1}\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = CliRunner().invoke(app, ["run", f"{tmp_path / 'train.py'}:objective", "--space", str(tmp_path / "space.yaml"),
+                                      "--n-trials", "4", "--storage", url, "--study-name", "cli", "--seed", "0",
+                                      "--executor", "ray", "--pruner", "successive-halving"])
+    assert result.exit_code == 0, result.output
+    assert "best" in result.output and "study: cli" in result.output
+    trials = hpo.load_study(study_name="cli", storage=url).trials
+    assert len(trials) == 4 and all(t.user_attrs.get("ray_trial_id") for t in trials)
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+

@@ -329,3 +329,24 @@ def test_ray_trial_surface():
         trial.report(0.1, step=-1)
     with pytest.raises(AttributeError, match="no optuna trial"):
         trial.optuna_trial
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "dask"], "--executor must be local or ray, got 'dask'"),
+    (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+    (["--executor", "ray", "--n-jobs", "2"], "--n-jobs is for --executor local"),
+    (["--executor", "ray", "--no-space"], "--executor ray needs --space"),
+])
+def test_cli_ray_options_are_checked_before_ray_starts(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from hpo.cli import app
+
+    (tmp_path / "obj.py").write_text("def objective(trial):\n    return trial.params['x'] ** 2\n")
+    (tmp_path / "space.yaml").write_text("x: {type: float, low: -1, high: 1}\n")
+    space = [] if "--no-space" in args else ["--space", str(tmp_path / "space.yaml")]
+    result = CliRunner().invoke(app, ["run", f"{tmp_path / 'obj.py'}:objective", *space, "--n-trials", "1",
+                                      "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                                      *[a for a in args if a != "--no-space"]])
+    assert result.exit_code == 2 and message in result.output, result.output
+
