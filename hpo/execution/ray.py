@@ -700,8 +700,9 @@ def _quiet_ray(verbose: int):
     """Tune's settings for an hpo run.
 
     Tune's per-trial result files (CSV, JSON, TensorBoard) are off unless the user set
-    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` himself: the study records every trial, and they
-    cost about a third of Tune's per-trial CPU here (and import torch into the driver). At
+    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` himself: the study records every trial, and
+    writing them is a large part of Tune's per-trial work (the TensorBoard one also imports
+    torch into the driver). At
     verbose 0 none of Tune's own output either (its new output engine prints an experiment
     header and result-folder hints even when silent; the classic one honours verbose=0) and
     no INFO log lines; warnings and errors still show.
@@ -783,9 +784,9 @@ def _capacity(cluster: Mapping[str, float], per_trial: Mapping[str, float]) -> i
     """How many trials the cluster's resources hold at once.
 
     Tune's own default for a searcher keeps one trial pending; with actor reuse, a trial
-    shorter than an actor's start then takes the cached actor and the run stays one trial
-    at a time (measured: 10 trials of 1 s on 2 CPUs ran one after another). Asking for the
-    cluster's capacity starts that many actors.
+    shorter than an actor's start then takes the cached actor, and the run stays one trial
+    at a time however many CPUs there are. Asking for the cluster's capacity starts that
+    many actors.
     """
     fits = [int(cluster.get(name, 0) // amount) for name, amount in per_trial.items() if amount > 0]
     return max(1, min(fits)) if fits else 1
