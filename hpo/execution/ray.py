@@ -374,10 +374,11 @@ class HpoSearch(Searcher):
         return any(isinstance(result.get(k), numbers.Real) and result[k] >= v for k, v in self._stop.items())
 
     def _fail_unfinished(self, reason: str) -> None:
-        """Tell every trial Ray did not complete as FAILED (a run that stopped or crashed)."""
+        """Tell every trial Ray did not complete as FAILED and interrupted (the run stopped or
+        crashed, not the objective), so that ``optimize(max_trials=...)`` runs them again."""
         for trial_id in list(self._live):
             trial = self._trial(trial_id)
-            outcome = TrialOutcome(TrialState.FAIL, error=reason)
+            outcome = TrialOutcome(TrialState.FAIL, error=reason, interrupted=True)
             with _suppress_log():
                 (self._job.finish if self._job is not None else self.study.finish)(trial, outcome)
             self._live.pop(trial_id, None)
@@ -640,11 +641,18 @@ class RayExecutor:
             failure_config=tune.FailureConfig(max_failures=self.max_failures),
             callbacks=[_Pulse(job.progress)])
         tuner = tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+        interrupted = _Interrupted()
+        tune_log = logging.getLogger("ray.tune.tune")
+        tune_log.addFilter(interrupted)
         try:
             with _quiet_ray(self.verbose):
                 tuner.fit()
         finally:
-            search._fail_unfinished("the Ray run ended before this trial finished (interrupted or crashed)")
+            tune_log.removeFilter(interrupted)
+            why = "interrupted (Ctrl-C)" if interrupted.seen else "the Ray run ended before this trial finished"
+            search._fail_unfinished(why)
+        if interrupted.seen:  # Tune stops gracefully on Ctrl-C and returns; optimize raises as everywhere
+            raise KeyboardInterrupt
 
     def _connect(self, ray) -> None:
         if ray.is_initialized():
@@ -725,6 +733,19 @@ def _quiet_ray(verbose: int):
             lg.setLevel(level)
         if no_files is not None:
             analysis.removeFilter(no_files)
+
+
+class _Interrupted(logging.Filter):
+    """Notices Tune's "Experiment has been interrupted ... Tuner.restore(...)" line (its only sign
+    of a Ctrl-C) and drops it: an hpo study resumes with ``optimize(max_trials=...)``."""
+
+    seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(("Experiment has been interrupted", "Training has been interrupted")):
+            self.seen = True
+            return False
+        return True
 
 
 class _NoResultFilesWarning(logging.Filter):

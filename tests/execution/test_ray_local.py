@@ -142,6 +142,30 @@ def test_asha_stops_trials_through_trial_report_and_they_are_pruned(tmp_path):
         assert ran[t.number][1]["hpo_step"] == max(t.intermediate_values)
 
 
+def test_ctrl_c_stops_the_run_raises_and_marks_unfinished_trials_interrupted(tmp_path):
+    folder = str(tmp_path)
+
+    def objective(trial):
+        if trial.number >= 2:  # the first two finish; then Ctrl-C arrives while these run
+            Path(folder, f"running-{trial.number}").touch()
+            time.sleep(60)
+        return quadratic(trial)
+
+    def interrupt():
+        while not list(Path(folder).glob("running-*")):
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    study = hpo.create_study(space=SPACE, strategy="random", seed=4)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=6, executor=hpo.RayExecutor(max_concurrent=1, storage_path=str(tmp_path / "ray")))
+    trials = study.trials
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
+    assert trials[2:] and all(t.state == TrialState.FAIL and t.user_attrs["error"] == "interrupted (Ctrl-C)"
+                              and "hpo:interrupted" in t.system_attrs for t in trials[2:])
+
+
 def test_an_objective_error_fails_its_trial_without_a_retry(tmp_path):
     def objective(trial):
         if trial.number == 1:
