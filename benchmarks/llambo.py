@@ -10,15 +10,22 @@ random evaluation, 100 = the best loss seen on the problem), the share of LLM pr
 parse and validate, calls and tokens per trial, seconds per iteration (the strategy's ask,
 wall and the server's CPU), and where the proposals came from.
 
-LLAMBO settings (cut from the paper's 20 candidates x 10 samples to fit a shared 2-core
-machine): 5 warm-start configurations from one call, then per iteration 3 candidate calls
-(2 templates) + 3 x 2 surrogate calls = 9 calls; temperature 0.8; at most 25 observations per
-prompt; base strategy ``tpe`` for fallbacks. No setting was tuned on these problems.
+LLAMBO settings (cut from the paper's 20 candidates x 10 samples over 2 templates to fit a
+shared 2-core machine): 5 warm-start configurations from one call, then per iteration 3
+candidate calls + 3 x 2 surrogate calls = 9 calls, all on one template (observations in trial
+order, so llama.cpp's prompt cache reuses each prompt's prefix); temperature 0.8; at most 25
+observations per prompt; replies constrained to the space's JSON schema by llama.cpp's grammar
+(``response_format="llama_cpp_schema"``); base strategy ``tpe`` for fallbacks. The servers
+run one thread each (``n_threads=1``). No setting was tuned on these problems.
 
 Usage::
 
     nice -n 15 python -m benchmarks.llambo run          # both local models, 3 problems x 5 seeds
     python -m benchmarks.llambo report
+    # or one process per arm group (at most 2 workers), all appending to the same runs file:
+    nice -n 15 python -m benchmarks.llambo run --models "" &          # random, tpe, gp
+    nice -n 15 python -m benchmarks.llambo run --models smollm2-135m --no-peers &
+    nice -n 15 python -m benchmarks.llambo run --models gemma3-270m --no-peers
     # the same against any OpenAI-compatible endpoint (a stronger model):
     HPO_LLM_BASE_URL=https://api.openai.com/v1 HPO_LLM_MODEL=gpt-4o-mini OPENAI_API_KEY=... \\
         python -m benchmarks.llambo run --models env --out benchmarks/results/llambo_gpt4omini
@@ -44,8 +51,9 @@ PROBLEMS = ("ml-svm-breast_cancer", "ml-knn-digits", "ml-dt-diabetes")
 MODELS = ("smollm2-135m", "gemma3-270m")
 PEERS = ("random", "tpe", "gp")
 BUDGETS = (5, 10, 25)
-SETTINGS = {"n_initial": 5, "n_candidates": 3, "n_templates": 2, "n_samples": 2, "temperature": 0.8,
-            "max_examples": 25, "surrogate": "llm", "candidates": "llm", "warm_start": True}
+SETTINGS = {"n_initial": 5, "n_candidates": 3, "n_templates": 1, "n_samples": 2, "temperature": 0.8,
+            "max_examples": 25, "surrogate": "llm", "candidates": "llm", "warm_start": True,
+            "response_format": "llama_cpp_schema"}
 DEFAULT_OUT = "benchmarks/results/llambo"
 
 
@@ -66,6 +74,15 @@ def _load_done(path: Path) -> set:
                 r = json.loads(line)
                 done.add((r["arm"], r["problem"], r["seed"]))
     return done
+
+
+def _append(path: Path, record: dict) -> None:
+    """One JSON line, in one write() on an O_APPEND file: workers sharing the file never interleave."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def run_one(arm: str, problem: str, seed: int, budget: int, strategy: Any, server_pid: int | None) -> dict:
@@ -132,7 +149,8 @@ def run(args: argparse.Namespace) -> None:
                 continue
             from hpo.llm.serve import LocalServer
 
-            server = LocalServer(model, n_threads=2, n_ctx=4096, log=f"/tmp/llambo-bench-{model}.log").start()
+            # one thread: on a shared, oversubscribed machine a second llama.cpp thread mostly spin-waits
+            server = LocalServer(model, n_threads=1, n_ctx=4096, log=f"/tmp/llambo-bench-{model}.log").start()
             servers[model] = server
             client = LLMClient(base_url=server.base_url, model=server.alias, timeout=args.timeout, max_retries=1,
                                max_concurrency=1, cache=args.cache or True)
@@ -149,8 +167,7 @@ def run(args: argparse.Namespace) -> None:
                         strategy, pid = arm, None
                     record = run_one(arm, problem, seed, args.budget, strategy, pid)
                     record["host"] = {"machine": platform.machine(), "cpus": os.cpu_count()}
-                    with runs_path.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
+                    _append(runs_path, record)
                     extra = ""
                     if "llambo" in record:
                         s = record["llambo"]
@@ -208,7 +225,7 @@ def summarise(records: list[dict], budgets=None) -> dict:
         if rs and "llambo" in rs[0]:
             tot = {k: sum(r["llambo"][k] for r in rs) for k in
                    ("trials", "calls", "cache_hits", "prompt_tokens", "completion_tokens", "proposals", "valid",
-                    "repaired", "scores", "scores_valid")}
+                    "repaired", "repeats", "scores", "scores_valid")}
             sources, fallbacks, rejected = {}, {}, {}
             for r in rs:
                 for src, n in r["llambo"]["sources"].items():
@@ -251,7 +268,7 @@ def markdown(table: dict) -> str:
              f"{table['loadavg']} (8 engineers share the machine: read seconds as upper bounds).", "",
              "LLAMBO settings: " + ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
              + "; base tpe; 1 warm-start call for the first 5 trials, then 9 calls per iteration "
-               "(3 candidates + 3 x 2 surrogate predictions).", "",
+               "(3 candidates + 3 x 2 surrogate predictions); llama.cpp servers with 1 thread each.", "",
              "## Normalised score (mean over seeds of the mean over problems; 100 = best loss seen, 0 = median first random evaluation)", "",
              "| arm | runs | " + " | ".join(f"score@{b}" for b in budgets) + " | CPU s/run (incl. server) |",
              "|---|---|" + "---|" * len(budgets) + "---|"]
@@ -265,13 +282,15 @@ def markdown(table: dict) -> str:
         lines.append(f"| {arm} | " + " | ".join("-" if last.get(p) is None else f"{last[p]:.4g}"
                                                 for p in table["problems"]) + " |")
     lines += ["", "## What the LLM did", "",
-              "| arm | valid proposals | valid scores | LLM-sourced trials | requests/trial | tokens/trial | "
-              "s/iteration | server CPU s/trial | fallbacks | rejected |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| arm | valid proposals | of which repeats | valid scores | LLM-sourced trials | requests/trial | "
+              "tokens/trial | s/iteration | server CPU s/trial | fallbacks | rejected |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, e in table["arms"].items():
         s = e.get("llambo")
         if not s:
             continue
-        lines.append(f"| {arm} | {_fmt(s['valid_rate'])} ({s['valid']}/{s['proposals']}) | {_fmt(s['score_valid_rate'])} "
+        lines.append(f"| {arm} | {_fmt(s['valid_rate'])} ({s['valid']}/{s['proposals']}) | {s['repeats']} "
+                     f"| {_fmt(s['score_valid_rate'])} "
                      f"| {_fmt(s['llm_share'])} | {s['requests_per_trial']} | {s['tokens_per_trial']} | "
                      f"{_fmt(s['seconds_per_iteration'])} | {s['server_cpu_s_per_trial']} | {s['fallbacks']} | {s['rejected']} |")
     return "\n".join(lines) + "\n"

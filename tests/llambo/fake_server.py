@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server (stdlib ``http.server`` in a thread) that answers
 well or misbehaves on purpose, for LLAMBO's fault tests.
 
-Modes: ``ok`` (valid replies drawn from the space), ``timeout`` (answers after ``delay``
+Modes: ``ok`` (valid replies drawn from the space), ``no_format`` (``ok``, but a request
+with a ``response_format`` gets 422), ``timeout`` (answers after ``delay``
 seconds), ``500``, ``429`` (with ``Retry-After: 0``), ``fail_then_ok`` (the first
 ``fail_first`` requests get 500), ``prose``, ``out_of_range``, ``unknown_category``,
 ``truncated``, ``injection`` (a reply carrying an injected instruction), ``obey`` (replies
@@ -130,6 +131,8 @@ class FakeLLM:
 
     def answer(self, request: dict, headers: dict, k: int):
         mode = self.mode
+        if mode == "no_format" and "response_format" in request:
+            return 422, {"error": {"message": "response_format is not supported"}}, None
         if mode == "timeout":
             time.sleep(self.delay)
         if mode == "500" or (mode == "fail_then_ok" and k <= self.fail_first):
@@ -138,7 +141,7 @@ class FakeLLM:
             return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "0"}
         if mode == "echo_key" and k % 3 == 0:
             return 500, {"error": {"message": f"bad key {headers.get('authorization')}"}}, None
-        if mode in ("ok", "timeout", "fail_then_ok", "echo_key"):
+        if mode in ("ok", "timeout", "fail_then_ok", "echo_key", "no_format"):
             text = self._valid_text(request)
             if mode == "echo_key":
                 text = f"Authorized with {headers.get('authorization')}. {text}"

@@ -110,3 +110,14 @@ def test_cache_files_are_plain_json(tmp_path):
     assert cache.get(key) == {"text": "ok"} and cache.get("0" * 64) is None
     (tmp_path / key[:2] / f"{key}.json").write_text("{broken")
     assert cache.get(key) is None
+
+
+def test_an_endpoint_that_refuses_response_format_is_asked_without_it():
+    fmt = {"type": "json_object"}
+    with FakeLLM(SPACE, "no_format") as server:
+        client = _client(server.url)
+        first = client.chat(MSG, seed=1, response_format=fmt)
+        second = client.chat(MSG, seed=2, response_format=fmt)
+        sent = ["response_format" in r for r in server.requests]
+    assert first.text and second.text
+    assert sent == [True, False, False]  # refused once, then never sent again

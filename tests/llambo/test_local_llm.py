@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smollm(tmp_path_factory):
     log = tmp_path_factory.mktemp("llm") / "server.log"
-    with LocalServer("smollm2-135m", n_threads=2, n_ctx=2048, log=log) as server:
+    with LocalServer("smollm2-135m", n_threads=1, n_ctx=2048, log=log) as server:  # 1 thread: no spin-waiting on a busy machine
         yield server
     assert not server.running
 
@@ -36,7 +36,7 @@ def smollm(tmp_path_factory):
 def test_a_full_llambo_study_on_the_real_local_model(smollm, tmp_path):
     client = LLMClient(base_url=smollm.base_url, model=smollm.alias, timeout=120, max_retries=1, max_concurrency=1,
                        cache=tmp_path / "cache")
-    strategy = LLAMBOStrategy(base="tpe", client=client, n_initial=5, n_candidates=2, n_samples=1,
+    strategy = LLAMBOStrategy(base="tpe", client=client, n_initial=5, n_candidates=2, n_templates=1, n_samples=1,
                               description="A synthetic test function of an optimiser's settings.",
                               data_card={"kind": "synthetic", "noise": "none"}, metric="loss")
     study = hpo.create_study(space=SPACE, strategy=strategy, storage=f"sqlite:///{tmp_path / 's.db'}",
@@ -46,7 +46,8 @@ def test_a_full_llambo_study_on_the_real_local_model(smollm, tmp_path):
     trials = study.trials
     assert len(trials) == 15 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all("llambo" in t.user_attrs for t in trials)
-    stats = study_stats(hpo.load_study(study_name="llambo-real", storage=f"sqlite:///{tmp_path / 's.db'}"))
+    reopened = hpo.load_study(study_name="llambo-real", storage=f"sqlite:///{tmp_path / 's.db'}", strategy="random")
+    stats = study_stats(reopened)  # stored with the study, not held by the strategy
     assert stats["trials"] == 15 and sum(stats["sources"].values()) == 15
     assert stats["calls"] >= 1 + 2 * 10  # the warm start, then at least the candidate calls went to the model
     assert stats["completion_tokens"] > 0 and stats["model"] == "smollm2-135m"
@@ -90,7 +91,7 @@ def test_each_local_model_answers_a_warm_start_request(model, tmp_path):
     from hpo.strategies.llambo.parsing import parse_configs
     from hpo.strategies.llambo.prompts import ProblemContext, warm_start_messages
 
-    with LocalServer(model, n_threads=2, log=tmp_path / "server.log") as server:
+    with LocalServer(model, n_threads=1, log=tmp_path / "server.log") as server:
         client = LLMClient(base_url=server.base_url, timeout=120, max_retries=0, cache=False)
         reply = client.chat(warm_start_messages(ProblemContext(), SPACE, 3), max_tokens=200, seed=0, temperature=0.0)
     assert client.model == model and reply.completion_tokens > 0 and reply.text.strip()

@@ -33,7 +33,7 @@ def test_the_space_is_described_with_types_scales_and_conditions():
 def test_warm_start_asks_for_n_configurations():
     msgs = warm_start_messages(CTX, SPACE, 5)
     assert msgs[0]["role"] == "system" and "JSON only" in msgs[0]["content"]
-    assert "Suggest 5 diverse configurations" in msgs[1]["content"] and "JSON list of 5" in msgs[1]["content"]
+    assert "Suggest 5 diverse configurations" in msgs[1]["content"] and "a list of 5 objects" in msgs[1]["content"]
     assert '"An MLP on digits"' in msgs[1]["content"] and '"rows": 600' in msgs[1]["content"]
 
 

@@ -89,7 +89,7 @@ def test_the_llm_surrogate_ranks_by_expected_improvement(tmp_path):
         s = _strategy(server.url, tmp_path)
         obs = s.observations(h)
         cands = SPACE.sample(3, seed=11)
-        templates = s._templates(obs, __import__("numpy").array([1, 2]))
+        templates = s._templates(obs)
         server.rng = __import__("numpy").random.default_rng(0)
         original = server._valid_text
 
@@ -148,3 +148,26 @@ def test_maximize_studies_get_scores_in_their_direction(tmp_path):
     assert "higher is better" in prompt
     best = max(t.value for t in h)
     assert f"-> {best:.6g}" in prompt
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    (None, None), ("json_object", {"type": "json_object"}),
+    ("llama_cpp_schema", "schema"), ("json_schema", "json_schema"),
+])
+def test_response_formats_carry_the_space_schema(fmt, expected, tmp_path):
+    h = _history(8)
+    with FakeLLM(SPACE, "ok") as server:
+        _strategy(server.url, tmp_path, response_format=fmt).ask(h)
+        sent = [r.get("response_format") for r in server.requests]
+    if expected is None:
+        assert sent == [None] * len(sent)
+    elif isinstance(expected, dict):
+        assert all(f == expected for f in sent)
+    else:
+        cand = sent[0]
+        schema = cand["schema"] if expected == "schema" else cand["json_schema"]["schema"]
+        assert schema["properties"]["opt"] == {"enum": ["adam", "sgd"]}
+        assert schema["properties"]["lr"] == {"type": "number", "minimum": 1e-4, "maximum": 0.1}
+        assert schema["properties"]["n"]["type"] == "integer" and "momentum" not in schema["required"]
+        score = sent[-1]["schema"] if expected == "schema" else sent[-1]["json_schema"]["schema"]
+        assert score["required"] == ["score"]

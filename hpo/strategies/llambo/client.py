@@ -58,6 +58,8 @@ class LLMError(RuntimeError):
     def __init__(self, kind: str, message: str):
         super().__init__(f"{kind}: {message}")
         self.kind, self.message = kind, message
+        self.status: int | None = None
+        self.retry_after: float | None = None
 
     def __reduce__(self):
         return (type(self), (self.kind, self.message))
@@ -225,6 +227,7 @@ class LLMClient:
 
     def _init_runtime(self) -> None:
         self._client = None
+        self._format_refused = False
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._counters = _Counters()
@@ -250,7 +253,7 @@ class LLMClient:
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("_key", "_client", "_lock", "_slots", "_counters", "_consecutive", "_open_until",
-                              "_last_kind")}
+                              "_last_kind", "_format_refused")}
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -280,14 +283,32 @@ class LLMClient:
 
     # --- calls -----------------------------------------------------------------------
     def chat(self, messages: Sequence[Mapping[str, str]], *, temperature: float = 0.8, max_tokens: int = 128,
-             top_p: float = 0.95, seed: int | None = None) -> Reply:
-        """One chat completion (from the cache when the same request was answered before)."""
+             top_p: float = 0.95, seed: int | None = None, response_format: Mapping[str, Any] | None = None) -> Reply:
+        """One chat completion (from the cache when the same request was answered before).
+
+        ``response_format`` is passed as is (JSON mode, a JSON schema); an endpoint that refuses
+        it with 400/404/422 is asked again without it, and not sent one again.
+        """
         if not self.configured:
             raise LLMError("not_configured", "no LLM endpoint: set HPO_LLM_BASE_URL or pass base_url=")
         model = self._resolve_model()
         request = {"model": model, "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
                    "temperature": float(temperature), "max_tokens": int(max_tokens), "top_p": float(top_p),
                    "seed": None if seed is None else int(seed)}
+        if response_format is not None and not self._format_refused:
+            request["response_format"] = dict(response_format)
+        try:
+            return self._cached_call(request)
+        except LLMError as e:
+            if "response_format" not in request or e.kind != "http_error" or e.status not in (400, 404, 422):
+                raise
+            self._format_refused = True
+            _log.warning("llambo: %s refused response_format (%s); asking without it from now on",
+                         redact_url(self.base_url), e.message[:120])
+            del request["response_format"]
+            return self._cached_call(request)
+
+    def _cached_call(self, request: dict) -> Reply:
         key = ResponseCache.key(request) if self.cache is not None else ""
         if self.cache is not None:
             hit = self.cache.get(key)
@@ -424,6 +445,7 @@ class LLMClient:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         where = redact_url(self.base_url)
         err = LLMError(kind, self.scrub(f"{type(e).__name__} from {where}: {message}")[:300])
+        err.status = status if isinstance(status, int) else None
         headers = getattr(getattr(e, "response", None), "headers", None) or {}
         try:
             err.retry_after = float(headers.get("retry-after")) if headers.get("retry-after") else None

@@ -178,7 +178,8 @@ def warm_start_messages(ctx: ProblemContext, space: Space, n: int) -> list[dict]
     user = (f"{ctx.block()}\n\nSearch space:\n{describe_space(space)}\n\n"
             f"Suggest {n} diverse configurations that are likely to give a good {ctx.metric} "
             f"({ctx.better}) and together cover the space.\n"
-            f"Reply with a JSON list of {n} objects, each mapping every hyperparameter name to its value.")
+            f'Reply with JSON {{"configurations": [...]}} holding a list of {n} objects, each mapping every '
+            "hyperparameter name to its value.")
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -208,3 +209,48 @@ def surrogate_messages(ctx: ProblemContext, space: Space, examples: Sequence[tup
             f"Predict the {ctx.metric} of this configuration:\n{_config_json(candidate, names)}\n"
             'Reply with one JSON object {"score": <number>}.')
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
+
+
+# --- structured outputs ------------------------------------------------------------------
+FORMATS = (None, "json_object", "json_schema", "llama_cpp_schema")
+
+
+def config_schema(space: Space) -> dict:
+    """A JSON schema of one configuration: types, bounds, choices; conditional parameters optional."""
+    props: dict[str, Any] = {}
+    required = []
+    for name in space.order:
+        hp = space.hyperparameter(name)
+        if isinstance(hp, Constant):
+            props[name] = {"enum": [hp.value]}
+        elif isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+            props[name] = {"enum": list(hp.sequence if isinstance(hp, OrdinalHyperparameter) else hp.choices)}
+        else:
+            kind = "integer" if isinstance(hp, UniformIntegerHyperparameter) else "number"
+            lo, hi = (int(hp.lower), int(hp.upper)) if kind == "integer" else (float(hp.lower), float(hp.upper))
+            props[name] = {"type": kind, "minimum": lo, "maximum": hi}
+        if not space.cs.parent_conditions_of[name]:
+            required.append(name)
+    return {"type": "object", "properties": props, "required": required}
+
+
+def response_format(kind: str | None, schema: dict, name: str) -> dict | None:
+    """The ``response_format`` of a request: JSON mode, OpenAI's structured outputs, or llama.cpp's schema form."""
+    if kind is None:
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    if kind == "llama_cpp_schema":
+        return {"type": "json_object", "schema": schema}
+    raise ValueError(f"response_format must be one of {FORMATS}, got {kind!r}")
+
+
+def warm_start_schema(space: Space, n: int) -> dict:
+    return {"type": "object", "properties": {"configurations": {"type": "array", "items": config_schema(space),
+                                                                  "minItems": n, "maxItems": n}},
+            "required": ["configurations"]}
+
+
+SCORE_SCHEMA = {"type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]}

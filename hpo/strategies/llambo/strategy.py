@@ -24,7 +24,7 @@ each kind of failure is logged once per process and counted. The study always co
 
 Counters: every trial the strategy proposes for gets a user attribute ``llambo`` (where the
 proposal came from, the fallback reason, calls, cache hits, tokens, seconds, proposals
-offered, valid, repaired, rejected by reason); the study's user attribute ``llambo`` holds
+offered, valid, repaired, valid but repeating a tried point, rejected by reason); the study's user attribute ``llambo`` holds
 the totals over its trials and the valid-proposal rate (:func:`study_stats` reads it).
 Outside a Study (a plain history list) the totals are in :attr:`LLAMBOStrategy.stats`.
 
@@ -62,10 +62,15 @@ from hpo.strategies.llambo.client import LLMClient, LLMError, redact_url
 from hpo.strategies.params import Boolean, Choice, Integer, Real
 from hpo.strategies.llambo.parsing import ParseReport, parse_configs, parse_score
 from hpo.strategies.llambo.prompts import (
+    FORMATS,
+    SCORE_SCHEMA,
     ProblemContext,
     candidate_messages,
+    config_schema,
+    response_format,
     surrogate_messages,
     warm_start_messages,
+    warm_start_schema,
 )
 
 __all__ = ["LLAMBOStrategy", "study_stats"]
@@ -77,7 +82,7 @@ _ATTR = "llambo"
 _CANDIDATES = ("llm", "base")
 _SURROGATES = ("llm", "gp", "none")
 _COUNTS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "proposals", "valid", "repaired",
-           "scores", "scores_valid")
+           "repeats", "scores", "scores_valid")
 
 
 def _notice(kind: str, message: str) -> None:
@@ -220,6 +225,12 @@ class LLAMBOStrategy(BaseStrategy):
             their values).
         tolerance: how far outside its range (fraction of the range) a value is clipped
             rather than rejected.
+        response_format: ``"json_object"`` (JSON mode: OpenAI, vLLM, Ollama, llama.cpp),
+            ``"json_schema"`` (OpenAI-style structured outputs with the space's JSON schema),
+            ``"llama_cpp_schema"`` (llama.cpp's server form of the same schema: the reply is
+            constrained to the space's names, types and choices), or None (free text, as in the
+            paper). An endpoint that refuses it is asked without it. Replies are validated
+            against the space whatever the format.
         timeout, max_retries, max_concurrency, cache: passed to :class:`LLMClient`.
     """
 
@@ -229,7 +240,7 @@ class LLAMBOStrategy(BaseStrategy):
         "n_candidates": Integer(1), "n_templates": Integer(1), "surrogate": Choice(*_SURROGATES),
         "n_samples": Integer(1), "alpha": Real(0, 10), "temperature": Real(0, 2), "top_p": Real(0, 1, open="low"),
         "max_tokens": Integer(8, none=True), "max_examples": Integer(2), "shuffle_features": Boolean(),
-        "tolerance": Real(0, 1),
+        "tolerance": Real(0, 1), "response_format": Choice(*FORMATS[1:], none=True),
     }
 
     def __init__(self, base: str | Strategy = "tpe", *, base_kwargs: dict | None = None, base_url: str | None = "env",
@@ -239,7 +250,7 @@ class LLAMBOStrategy(BaseStrategy):
                  n_templates: int = 2, surrogate: str = "llm", n_samples: int = 2, alpha: float = 0.1,
                  temperature: float = 0.8, top_p: float = 0.95, max_tokens: int | None = None,
                  max_examples: int = 40, shuffle_features: bool = False, tolerance: float = 0.05,
-                 timeout: float = 60.0, max_retries: int = 2, max_concurrency: int = 2,
+                 response_format: str | None = "json_object", timeout: float = 60.0, max_retries: int = 2, max_concurrency: int = 2,
                  cache: bool | str = True, **unknown: Any):
         if "api_key" in unknown:
             raise ValueError("LLAMBOStrategy takes no api_key (strategy arguments are stored with the study); "
@@ -250,7 +261,7 @@ class LLAMBOStrategy(BaseStrategy):
                          n_templates=n_templates, surrogate="none" if surrogate is None else surrogate,
                          n_samples=n_samples, alpha=alpha, temperature=temperature, top_p=top_p,
                          max_tokens=max_tokens, max_examples=max_examples, shuffle_features=shuffle_features,
-                         tolerance=tolerance)
+                         tolerance=tolerance, response_format=response_format)
         from hpo.strategies.registry import make_strategy
 
         if isinstance(base, str) and base.partition(":")[0] == "llambo":
@@ -340,11 +351,10 @@ class LLAMBOStrategy(BaseStrategy):
         obs = self.observations(history)
         if not obs:
             raise _Fallback("no_observations")
-        seeds = rng.integers(2**31 - 1, size=self.n_templates + max(self.n_candidates, n) + 1)
-        templates = self._templates(obs, seeds[: self.n_templates])
+        seeds = rng.integers(2**31 - 1, size=max(self.n_candidates, n) + 1)
+        templates = self._templates(obs)
         if self.candidates == "llm":
-            cands = self._sample_candidates(ctx, obs, templates, seen, max(self.n_candidates, n),
-                                            seeds[self.n_templates:], rec)
+            cands = self._sample_candidates(ctx, obs, templates, seen, max(self.n_candidates, n), seeds, rec)
         else:
             cands = [c for c in self.base.ask(history, max(self.n_candidates, n)) if config_key(c) not in seen]
         if not cands:
@@ -362,12 +372,16 @@ class LLAMBOStrategy(BaseStrategy):
         memo_key = json.dumps(messages, sort_keys=True)
         configs = self._warm_memo.get(memo_key)
         if configs is None:
+            fmt = response_format(self.response_format, warm_start_schema(self.space, max(self.n_initial, 1)),
+                                  "configurations")
             reply = self.client.chat(messages, temperature=self.temperature, top_p=self.top_p, seed=seed,
-                                     max_tokens=min(2048, self._tokens() * max(self.n_initial, 1)))
+                                     max_tokens=min(2048, self._tokens() * max(self.n_initial, 1)),
+                                     response_format=fmt)
             configs, report = parse_configs(reply.text, self.space, max_items=4 * max(self.n_initial, 1),
                                             tolerance=self.tolerance)
             rec.parsed(report)
             self._warm_memo[memo_key] = configs
+            rec.counts["repeats"] += report.valid - len(configs)
         fresh = [c for c in configs if config_key(c) not in seen][:k]
         if not fresh:
             raise _Fallback("no_valid_candidate")
@@ -382,18 +396,26 @@ class LLAMBOStrategy(BaseStrategy):
         keep |= {o.number for o in recent[: self.max_examples - len(best)]}
         return [o for o in obs if o.number in keep]
 
-    def _templates(self, obs: list[Observation], seeds: np.ndarray) -> list[tuple[list, list]]:
-        """Per template: the examples (config, value in the study's direction), shuffled, and the name order."""
+    def _templates(self, obs: list[Observation]) -> list[tuple[list, list]]:
+        """Per template: the examples (config, value in the study's direction) in its order, and the name order.
+
+        Template 0 lists the observations by trial number; template k > 0 by a key drawn from
+        (seed, k, trial number). The orders differ between templates, as the paper's shuffles
+        do, but stay stable from one iteration to the next: a new observation is inserted, the
+        rest keep their order, so a server's prompt cache reuses most of the previous prompt.
+        """
         sign = 1.0 if self.direction == "minimize" else -1.0
         chosen = sorted(self._examples(obs), key=lambda o: o.number)
+        seed = 0 if self.seed is None else int(self.seed) & 0xFFFFFFFF
         out = []
-        for s in seeds:
-            g = np.random.default_rng(int(s))
-            order = g.permutation(len(chosen))
+        for k in range(self.n_templates):
+            order = chosen if k == 0 else sorted(
+                chosen, key=lambda o: (float(np.random.default_rng([seed, k, o.number]).random()), o.number))
             names = list(self.space.order)
-            if self.shuffle_features:
+            if self.shuffle_features and k > 0:
+                g = np.random.default_rng([seed, k, 2**31])
                 names = [names[i] for i in g.permutation(len(names))]
-            out.append(([(chosen[i].config, sign * chosen[i].loss) for i in order], names))
+            out.append(([(o.config, sign * o.loss) for o in order], names))
         return out
 
     def _target(self, obs: list[Observation]) -> float:
@@ -407,11 +429,12 @@ class LLAMBOStrategy(BaseStrategy):
         sign = 1.0 if self.direction == "minimize" else -1.0
         target = sign * self._target(obs)
         requests = []
-        for i in range(m):
-            examples, names = templates[i % len(templates)]
+        fmt = response_format(self.response_format, config_schema(self.space), "configuration")
+        for i in range(m):  # in blocks by template: consecutive prompts share their prefix
+            examples, names = templates[i * len(templates) // m]
             requests.append({"messages": candidate_messages(ctx, self.space, examples, target, names),
                              "temperature": self.temperature, "top_p": self.top_p,
-                             "max_tokens": self._tokens(), "seed": int(seeds[i])})
+                             "max_tokens": self._tokens(), "seed": int(seeds[i]), "response_format": fmt})
         replies = self.client.chat_many(requests)
         errors = [r for r in replies if isinstance(r, LLMError)]
         for e in errors:
@@ -427,7 +450,9 @@ class LLAMBOStrategy(BaseStrategy):
             rec.parsed(report)
             for c in configs:
                 key = config_key(c)
-                if key not in seen:
+                if key in seen:
+                    rec.counts["repeats"] += 1  # valid, but already tried, pending or proposed
+                else:
                     seen.add(key)
                     out.append(c)
         if not out:
@@ -462,12 +487,13 @@ class LLAMBOStrategy(BaseStrategy):
         sign = 1.0 if self.direction == "minimize" else -1.0
         g = np.random.default_rng(seed)
         requests, owner = [], []
-        for k in range(self.n_samples):
-            examples, names = templates[k % len(templates)]
+        for k in range(self.n_samples):  # the last candidate call's template first: its prefix is still loaded
+            examples, names = templates[(len(templates) - 1 - k) % len(templates)]
             for i, c in enumerate(cands):  # grouped by template: consecutive prompts share their prefix
                 requests.append({"messages": surrogate_messages(ctx, self.space, examples, c, names),
                                  "temperature": self.temperature, "top_p": self.top_p, "max_tokens": 24,
-                                 "seed": int(g.integers(2**31 - 1))})
+                                 "seed": int(g.integers(2**31 - 1)),
+                                 "response_format": response_format(self.response_format, SCORE_SCHEMA, "score")})
                 owner.append(i)
         replies = self.client.chat_many(requests)
         lo, hi = float(losses.min()), float(losses.max())
