@@ -289,14 +289,17 @@ class HpoSearch(Searcher):
                          number, frozen.state.name, trial.number)
 
     def _adopt(self, trial_id: str, result: Mapping[str, Any] | None) -> bool:
-        """A Ray trial this searcher has no record of: Ray wrote its experiment state, then the
-        driver died before the searcher's state (written just after) was saved. Record it from
-        the config in its result, unless the study already holds it."""
+        """A Ray trial that is not running in the study: after ``Tuner.restore``, an errored trial
+        Ray runs again (``resume_errored=True``), or one Ray recorded just before the driver died
+        and the searcher did not (Ray writes its experiment state, then the searcher's). Record
+        it as a new trial from the config in its result, unless the study already holds its
+        outcome."""
         if self._job is not None or not result or self._space is None:
             return False
         names = set(self._space.names)
         params = {k[len("config/"):]: v for k, v in result.items() if k.startswith("config/") and k[7:] in names}
-        if not params or any(t.user_attrs.get("ray_trial_id") == trial_id for t in self.study.trials):
+        held = [t for t in self.study.trials if t.user_attrs.get("ray_trial_id") == trial_id]
+        if not params or (held and held[-1].state != TrialState.FAIL):
             return False
         self.study.optuna_study.enqueue_trial(params, user_attrs={"ray_trial_id": trial_id})
         trial = self.study.ask()

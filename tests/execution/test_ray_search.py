@@ -163,6 +163,22 @@ def test_a_fresh_searcher_pickles_and_keeps_no_password():
     assert again._config["storage"] == "postgresql://hpo@db.example:5432/hpo"
 
 
+def test_an_errored_trial_that_ray_resumes_is_recorded_again_and_a_finished_one_is_not():
+    search = HpoSearch(strategy="random", space=SPACE, metric="loss", mode="min", seed=0)
+    errored, done = search.suggest("e"), search.suggest("d")
+    search.on_trial_complete("e", None, error=True)
+    result = {"loss": 1.0, "training_iteration": 1}
+    search.on_trial_result("d", result)
+    search.on_trial_complete("d", result)
+    # Tuner.restore(..., resume_errored=True) runs "e" again; "d" sends nothing new but is checked too
+    rerun = {"loss": 2.0, "training_iteration": 1, **{f"config/{k}": v for k, v in errored.items()}}
+    search.on_trial_result("e", rerun)
+    search.on_trial_complete("e", rerun)
+    search.on_trial_complete("d", {**result, **{f"config/{k}": v for k, v in done.items()}})
+    states = [(t.state, t.params == errored, t.value) for t in search.study.trials]
+    assert states == [(TrialState.FAIL, True, None), (TrialState.COMPLETE, False, 1.0), (TrialState.COMPLETE, True, 2.0)]
+
+
 def test_a_restored_sqlite_search_reruns_a_trial_finished_meanwhile(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     search = HpoSearch(strategy="random", space=SPACE, metric="loss", mode="min", seed=0,
