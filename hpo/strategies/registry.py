@@ -35,6 +35,8 @@ _BUILTIN: dict[str, str] = {
     "smac": "hpo.strategies.smac:SMACStrategy",
     "smac-bb": "hpo.strategies.smac:SMACBlackBoxStrategy",
     "gp": "hpo.strategies.gp:GPStrategy",
+    "botorch": "hpo.strategies.botorch:BoTorchStrategy",
+    "auto": "hpo.strategies.auto:AutoStrategy",
     "homopt": "hpo.strategies.homopt:HomOptStrategy",
     "llambo": "hpo.strategies.llambo:LLAMBOStrategy",
 }

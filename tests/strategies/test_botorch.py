@@ -1,0 +1,86 @@
+"""BoTorch GP-BO: start design, purity of the cached hyperparameter chain, pending points, mixed spaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from optuna.trial import TrialState
+
+pytest.importorskip("botorch")
+
+import torch  # noqa: E402
+
+from _drive import drive_and_compare, fresh  # noqa: E402
+from hpo.space import Categorical, Float, Int, Space  # noqa: E402
+from hpo.strategies.botorch import BoTorchStrategy, refit_point  # noqa: E402
+from hpo.testing.problems import MIXED, SMOOTH, history, mixed_loss, smooth_loss, trial  # noqa: E402
+
+CHEAP = {"raw_samples": 64, "num_restarts": 2, "maxiter": 5, "fit_maxiter": 10, "local_rounds": 1}  # L-BFGS on too
+
+
+def test_refit_points_thin_out_as_the_history_grows():
+    points = sorted({refit_point(n) for n in range(2, 700)})
+    assert points[:10] == [2, 3, 4, 5, 6, 8, 11, 16, 23, 32]
+    assert all(refit_point(n) <= n for n in range(2, 700))
+    assert points[-3:] == [512, 576, 640] and sum(p <= 40 for p in points) == 10
+
+
+def test_start_is_the_centre_then_sobol_then_the_model():
+    s = fresh("botorch", SMOOTH, seed=0, n_initial=3, **CHEAP)
+    first = s.ask([])[0]
+    assert first == {"x0": 0.0, "x1": 0.0, "x2": 0.0}
+    h = [trial(SMOOTH, 0, first, smooth_loss(first))]
+    second = s.ask(h)[0]
+    assert second != first and fresh("botorch", SMOOTH, seed=1, n_initial=3, **CHEAP).ask(h)[0] != second
+    no_centre = fresh("botorch", SMOOTH, seed=0, centre=False, **CHEAP).ask([])[0]
+    assert no_centre != first
+
+
+def test_cached_chain_equals_a_fresh_replay_with_pending_trials_out_of_order():
+    drive_and_compare("botorch", MIXED, mixed_loss, steps=11, seed=3, pending_every=4, n_initial=3, **CHEAP)
+
+
+def test_pending_points_push_the_next_proposal_away_and_ask_n_is_distinct():
+    h = history(SMOOTH, 8, seed=1)
+    s = fresh("botorch", SMOOTH, seed=0, **CHEAP)
+    alone = s.ask(h)[0]
+    running = h + [trial(SMOOTH, 8, alone, state=TrialState.RUNNING)]
+    nxt = s.ask(running)[0]
+    assert nxt != alone
+    assert np.linalg.norm([nxt[k] - alone[k] for k in alone]) > 1e-3
+    batch = s.ask(h, n=3)
+    assert len({tuple(sorted(c.items())) for c in batch}) == 3 and batch[0] == alone
+
+
+def test_failed_and_pruned_trials_do_not_break_it_and_leave_torch_as_it_was():
+    h = history(MIXED, 6, seed=2)
+    h.append(trial(MIXED, 6, h[0].params, state=TrialState.FAIL))
+    h.append(trial(MIXED, 7, h[1].params, state=TrialState.PRUNED, intermediate={1: 3.0}))
+    torch.manual_seed(123)
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    config = fresh("botorch", MIXED, seed=0, **CHEAP).ask(h)[0]
+    assert MIXED.validate(config) == config
+    assert torch.equal(torch.random.get_rng_state(), state) and torch.get_num_threads() == threads
+
+
+def test_mixed_space_optimum_is_found_and_categoricals_are_exact():
+    space = Space({"x": Float(-3, 3), "n": Int(1, 32, log=True), "c": Categorical(["red", "green", "blue"])})
+
+    def loss(c):
+        return (c["x"] - 1.2) ** 2 + (np.log2(c["n"]) - 3) ** 2 + {"red": 1.0, "green": 0.0, "blue": 2.0}[c["c"]]
+
+    s = fresh("botorch", space, seed=0)
+    h = []
+    for i in range(20):
+        c = s.ask(h)[0]
+        assert isinstance(c["n"], int) and c["c"] in ("red", "green", "blue")
+        h.append(trial(space, i, c, loss(c)))
+    best = min(h, key=lambda t: t.value)
+    assert best.value < 0.3 and best.params["c"] == "green"
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="y_transform must be one of 'power', 'standardize'"):
+        BoTorchStrategy(y_transform="log")
+    with pytest.raises(ValueError, match="raw_samples must be an integer"):
+        BoTorchStrategy(raw_samples=2)
