@@ -30,11 +30,9 @@ Hartmann-6's and the mixed/conditional ones' by their definition), so trying the
 first earns nothing there. One evaluation costs 1-5 ms (synthetic) or 40-170 ms (ML) of
 CPU (``python -m benchmarks.eval_timing --benchmarks default-dev,default-test``).
 
-The run that reports the default (the test half with every peer, the dev half beside it)::
+The experiment that chooses and reports the default (:mod:`benchmarks.experiments.default`)::
 
-    hpo bench run -b default-test -s auto,botorch,ax,optuna-gp,optuna-tpe,smac3-hpo,random \\
-        --seeds 10 --budget 100 --jobs 2 --out benchmarks/results/default/runs
-    hpo bench run -b default-test -s hebo --seeds 3 --budget 100 --jobs 2 --out benchmarks/results/default/runs
+    python -m benchmarks.experiments.default run --jobs 2
 
 Example:
     >>> from benchmarks.default_suite import DEV, TEST, PAIRS

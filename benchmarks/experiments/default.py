@@ -1,0 +1,304 @@
+"""The default strategy (``auto``) against its peers: the test half reported, the dev half beside it.
+
+The suite is :mod:`benchmarks.default_suite` (24 problems, 12 matched pairs, split before any
+tuning). Sweeps, all through the one runner (same seeding, records and resume as ``hpo bench
+run``):
+
+* ``test``: auto, ax, optuna-gp, optuna-tpe, smac3-hpo and random on the test half, 10 seeds,
+  100 trials (scored at 10, 20, 40 and 100); hebo on seeds 0-2 (a run costs minutes of CPU);
+* ``dev``: the same strategies on the dev half, seeds 0-2 (ax 0-1): where auto's rules and
+  botorch's defaults were chosen;
+* ``parallel``: ``auto-2jobs`` (``Study.optimize(n_jobs=2)``: two worker processes on one study,
+  each seeing the other's trial as pending) on the test half, seeds 0-4, 40 trials, paired with
+  sequential auto's first 40 trials;
+* ``overhead``: auto and botorch for 200 trials on three cheap test problems (the runner's
+  per-trial CPU time, ``overhead_cpu_s``, at 40 and 200 trials);
+* ``variants``: botorch with and without L-BFGS refinement of the acquisition on five dev
+  problems (how its default was chosen).
+
+The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
+standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
+against each peer over problems and over (problem, seed) runs; auto − ax per problem; n_jobs=2
+against sequential; CPU per trial.
+
+    python -m benchmarks.experiments.default run --jobs 2     # resumes; packs runs.jsonl.gz; report
+    python -m benchmarks.experiments.default report
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.default_suite import BUDGETS, DEV, TEST
+from benchmarks.experiments import RESULTS, Experiment, Sweep
+from benchmarks.resultfiles import describe, machine, write_outputs
+from benchmarks.runner import Variant
+from benchmarks.scoring import Scores, paired_test, score
+
+__all__ = ["EXPERIMENT", "STRATEGIES", "write_report", "main"]
+
+STRATEGIES = ("auto", "ax", "optuna-gp", "optuna-tpe", "smac3-hpo", "random")
+OVERHEAD_PROBLEMS = ("hartmann6", "int-levy8", "conditional")
+VARIANT_PROBLEMS = ("branin", "levy6-shifted", "rosenbrock12-shifted", "mixed", "cond-shifted")
+_FOLDER = RESULTS / "default"
+_VARIANTS = {
+    "auto-2jobs": Variant("auto", n_jobs=2),
+    "botorch-lbfgs": Variant("botorch", {"num_restarts": 2, "maxiter": 10}),
+}
+_ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
+
+SWEEPS = {
+    "test": (Sweep(STRATEGIES, tuple(TEST), tuple(range(10)), 100),
+             Sweep(("hebo",), tuple(TEST), (0, 1, 2), 100)),
+    "dev": (Sweep(tuple(s for s in STRATEGIES if s != "ax"), tuple(DEV), (0, 1, 2), 100),
+            Sweep(("ax",), tuple(DEV), (0, 1), 100)),
+    "parallel": (Sweep(("auto-2jobs",), tuple(TEST), tuple(range(5)), 40, _VARIANTS),),
+    "overhead": (Sweep(("auto", "botorch"), OVERHEAD_PROBLEMS, (0,), 200),),
+    "variants": (Sweep(("botorch", "botorch-lbfgs"), VARIANT_PROBLEMS, (0, 1), 40, _VARIANTS),),
+}
+
+
+def _fmt(x: float | None, d: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
+
+
+def _p(x: float) -> str:
+    return "–" if x is None or math.isnan(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+
+
+def _key(s: str) -> tuple:
+    return (_ORDER.index(s) if s in _ORDER else len(_ORDER), s)
+
+
+def _score(records: list[dict], problems: list[str], strategies: list[str]) -> Scores | None:
+    recs = [r for r in records if r["benchmark"] in problems and r["budget"] == 100]
+    present = sorted({r["strategy"] for r in recs} & set(strategies), key=_key)
+    return score(recs, budgets=BUDGETS, strategies=present) if present else None
+
+
+def _seeds(sc: Scores, s: str) -> int:
+    return len({k[2] for k in sc.run_scores if k[1] == s})
+
+
+def _table(sc: Scores) -> list[str]:
+    lines = ["| strategy | seeds | " + " | ".join(f"score @{b}" for b in sc.budgets) + " | "
+             + " | ".join(f"rank @{b}" for b in sc.budgets) + " |", "|---|---:|" + "---:|" * (2 * len(sc.budgets))]
+    best = {b: min(v["rank"] for (s, bb), v in sc.summary.items() if bb == b) for b in sc.budgets}
+    for s in sc.strategies:
+        cells = [("–" if (s, b) not in sc.summary else
+                  f"{sc.summary[(s, b)]['mean']:.1f} ± {sc.summary[(s, b)]['sem_seeds']:.1f}") for b in sc.budgets]
+        ranks = []
+        for b in sc.budgets:
+            r = sc.summary.get((s, b), {}).get("rank")
+            ranks.append("–" if r is None else (f"**{r:.2f}**" if math.isclose(r, best[b]) else f"{r:.2f}"))
+        lines.append(f"| {s} | {_seeds(sc, s)} | " + " | ".join(cells) + " | " + " | ".join(ranks) + " |")
+    return lines + [""]
+
+
+def _paired_problems(sc: Scores, a: str, b: str, budget: int) -> dict:
+    """Per problem the mean over the seeds both ran; a Wilcoxon test over problems (ties split)."""
+    xa, xb = [], []
+    for p in sc.problems:
+        seeds = sorted({k[2] for k in sc.run_scores if k[:2] == (p, a) and k[3] == budget}
+                       & {k[2] for k in sc.run_scores if k[:2] == (p, b) and k[3] == budget})
+        if seeds:
+            xa.append(np.mean([sc.run_scores[(p, a, s, budget)] for s in seeds]))
+            xb.append(np.mean([sc.run_scores[(p, b, s, budget)] for s in seeds]))
+    return paired_test(xa, xb, zero_method="zsplit")
+
+
+def _tests(sc: Scores, a: str) -> tuple[list[str], dict]:
+    out: dict = {}
+    lines = [f"| {a} against | budget | Δ score, problems | p | better on | Δ score, runs | p | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for other in [s for s in sc.strategies if s != a]:
+        for b in sc.budgets:
+            prob = _paired_problems(sc, a, other, b)
+            run = sc.wilcoxon(a, other, b, unit="run")
+            out[f"{other}@{b}"] = {"problems": prob, "runs": run}
+            lines.append(f"| {other} | {b} | {prob['mean_diff']:+.1f} | {_p(prob['pvalue'])} | "
+                         f"{prob['wins']}/{prob['n']} | {run['mean_diff']:+.1f} | {_p(run['pvalue'])} | {run['n']} |")
+    return lines + [""], out
+
+
+def _per_problem(sc: Scores, a: str, b: str) -> list[str]:
+    lines = ["| problem | " + " | ".join(f"@{bb}" for bb in sc.budgets) + " |", "|---|" + "---:|" * len(sc.budgets)]
+    for p in sc.problems:
+        cells = []
+        for bb in sc.budgets:
+            sa, sb = sc.per_problem.get((p, a, bb)), sc.per_problem.get((p, b, bb))
+            cells.append("–" if not (sa and sb) else f"{sa['mean'] - sb['mean']:+.1f}")
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _cpu_ms(records: list[dict], strategy: str, problems, first: int, last: int | None = None,
+            budget: int | None = None) -> float:
+    xs = [x for r in records if r["strategy"] == strategy and r["benchmark"] in problems
+          and (budget is None or r["budget"] == budget)
+          for x in (r.get("overhead_cpu_s") or [])[first:last] if x is not None]
+    return 1e3 * float(np.mean(xs)) if xs else math.nan
+
+
+def _overhead(records: list[dict]) -> tuple[list[str], dict]:
+    """CPU ms per trial (the runner's overhead_cpu_s): trials 1-40 of the test runs, and the 200-trial runs."""
+    data: dict = {}
+    lines = ["| strategy | CPU ms/trial, trials 1-40 (test half) | trials 1-200 | trials 181-200 | wall ms/trial, 1-40 |",
+             "|---|---:|---:|---:|---:|"]
+    strategies = sorted({r["strategy"] for r in records if "@" not in r["strategy"]}, key=_key)
+    for s in strategies:
+        at40 = _cpu_ms(records, s, TEST, 0, 40, budget=100)
+        at200 = _cpu_ms(records, s, OVERHEAD_PROBLEMS, 0, 200, budget=200)
+        tail = _cpu_ms(records, s, OVERHEAD_PROBLEMS, 180, 200, budget=200)
+        wall = [x for r in records if r["strategy"] == s and r["benchmark"] in TEST and r["budget"] == 100
+                for x in (r.get("overhead_s") or [])[:40] if x is not None]
+        data[s] = {"cpu_ms_40": at40, "cpu_ms_200": at200, "cpu_ms_181_200": tail,
+                   "wall_ms_40": 1e3 * float(np.mean(wall)) if wall else math.nan}
+        if not all(math.isnan(v) for v in data[s].values()):
+            lines.append(f"| {s} | {_fmt(at40, 0)} | {_fmt(at200, 0)} | {_fmt(tail, 0)} | {_fmt(data[s]['wall_ms_40'], 0)} |")
+    return lines + [""], data
+
+
+def _variants(records: list[dict]) -> tuple[list[str], dict]:
+    recs = [r for r in records if r["strategy"] in ("botorch", "botorch-lbfgs") and r["budget"] == 40
+            and r["benchmark"] in VARIANT_PROBLEMS]
+    if not recs:
+        return ["(no runs yet)", ""], {}
+    lines = ["| problem | botorch @10 | botorch @40 | botorch-lbfgs @10 | botorch-lbfgs @40 |", "|---|---:|---:|---:|---:|"]
+    data: dict = {}
+    for p in VARIANT_PROBLEMS:
+        cells = []
+        for s in ("botorch", "botorch-lbfgs"):
+            runs = [r for r in recs if r["strategy"] == s and r["benchmark"] == p]
+            for b in (10, 40):
+                vals = [min(x for x in r["losses"][:b] if x is not None) for r in runs]
+                data[f"{p}|{s}|{b}"] = float(np.median(vals)) if vals else math.nan
+                cells.append(f"{np.median(vals):.4g}" if vals else "–")
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    cpu = {s: _cpu_ms(recs, s, VARIANT_PROBLEMS, 0, 40) for s in ("botorch", "botorch-lbfgs")}
+    data["cpu_ms"] = cpu
+    lines += ["", "Median best loss over seeds 0-1; CPU per trial: "
+              + ", ".join(f"{s} {_fmt(v, 0)} ms" for s, v in cpu.items()), ""]
+    return lines, data
+
+
+def _plot(halves: dict[str, Scores], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(halves), figsize=(6 * len(halves), 4.2), squeeze=False)
+    for ax, (name, sc) in zip(axes[0], halves.items()):
+        for s in sc.strategies:
+            xs = [b for b in sc.budgets if (s, b) in sc.summary]
+            ax.errorbar(xs, [sc.summary[(s, b)]["mean"] for b in xs], yerr=[sc.summary[(s, b)]["sem_seeds"] for b in xs],
+                        marker="o", capsize=3, label=s, lw=2.4 if s == "auto" else 1.2)
+        ax.set_xscale("log")
+        ax.set_xticks(list(sc.budgets), [str(b) for b in sc.budgets])
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("mean score (higher is better)")
+        ax.set_title(f"{name} half, {len(sc.problems)} problems")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(records: list[dict], folder: Path, command: str) -> Path:
+    meta = machine()
+    commits = sorted({r.get("git_commit", "")[:7] for r in records if r.get("git_commit")})
+    seq = sorted({r["strategy"] for r in records if r["strategy"] not in ("botorch-lbfgs", "auto-2jobs")}, key=_key)
+    lines = ["# The default strategy (`auto`) against its peers", "",
+             f"Produced by `{command}` (the runs: `python -m benchmarks.experiments.default run`); report written "
+             f"{meta['date']} on {describe(meta, ('optuna', 'smac', 'botorch', 'ax-platform', 'hebo'))}; runs made at "
+             f"commit(s) {', '.join(commits) or 'unknown'}. The machine is shared (2 cores): CPU times are per "
+             "process, wall times are inflated by the load.", "",
+             "Score: Bayesmark-normalised best loss so far (100 = best loss seen on the problem by any run here, 0 = "
+             "median first evaluation of random search), mean over problems and seeds, ± standard error over seeds. "
+             "Rank: mean over (problem, seed) of the rank among the strategies that ran it (1 = best; bold: the best). "
+             "auto's rules and botorch's defaults were chosen on the dev half only "
+             "(`benchmarks/default_suite.py`, frozen before any tuning).", ""]
+    data: dict = {"machine": meta, "git_commits": commits}
+    halves = {}
+    for name, problems in (("test", TEST), ("dev", DEV)):
+        sc = _score(records, problems, seq)
+        if sc is None:
+            continue
+        halves[name] = sc
+        lines += [f"## {name.capitalize()} half", ""] + _table(sc)
+        entry: dict = {"summary": {f"{s}@{b}": v for (s, b), v in sc.summary.items()}, "anchors": sc.anchors}
+        if "auto" in sc.strategies:
+            t_lines, entry["tests"] = _tests(sc, "auto")
+            lines += [f"Paired Wilcoxon signed-rank tests, auto against each strategy ({name} half; Δ = auto's score "
+                      "minus the other's; over problems: each problem's mean over the seeds both ran, ties split):",
+                      ""] + t_lines
+            if "ax" in sc.strategies:
+                lines += [f"auto − ax per problem ({name} half, mean score over the seeds both ran):", ""]
+                lines += _per_problem(sc, "auto", "ax")
+        data[name] = entry
+    par = [r for r in records if r["benchmark"] in TEST and r["strategy"] in ("auto", "auto-2jobs")]
+    if any(r["strategy"] == "auto-2jobs" for r in par):
+        sc = score([r for r in records if r["benchmark"] in TEST and r["budget"] in (40, 100)], budgets=(10, 20, 40),
+                   strategies=["auto", "auto-2jobs"])
+        lines += ["## Two workers against one", "", "auto with `n_jobs=2` (two worker processes on one study) "
+                  "against sequential auto at equal trials, test half, paired over (problem, seed) runs:", "",
+                  "| budget | n_jobs=2 | n_jobs=1 | difference | p | better/worse | runs |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        data["parallel"] = {}
+        for b in sc.budgets:
+            w = sc.wilcoxon("auto-2jobs", "auto", b, unit="run")
+            if not w["n"]:
+                continue
+            data["parallel"][b] = w
+            lines.append(f"| {b} | {sc.summary[('auto-2jobs', b)]['mean']:.1f} | {sc.summary[('auto', b)]['mean']:.1f} | "
+                         f"{w['mean_diff']:+.1f} | {_p(w['pvalue'])} | {w['wins']}/{w['losses']} | {w['n']} |")
+        lines.append("")
+    o_lines, data["overhead"] = _overhead(records)
+    lines += ["## Cost per trial", "", "The runner's CPU time of the worker between two evaluations (ask, tell and "
+              "anything the library does; one thread), mean over trials; trials 1-40 from the test runs, 1-200 and "
+              f"181-200 from 200-trial runs on {', '.join(OVERHEAD_PROBLEMS)}:", ""] + o_lines
+    v_lines, data["variants"] = _variants(records)
+    lines += ["## How botorch's acquisition search was chosen (dev problems)", ""] + v_lines
+    if halves:
+        _plot(halves, folder / "scores.png")
+        lines += ["![score against budget, test and dev halves](scores.png)", ""]
+    return write_outputs(folder / "default", data, "\n".join(lines) + "\n")
+
+
+EXPERIMENT = Experiment(
+    name="default",
+    title="The default strategy against its peers",
+    sweeps=tuple(s for group in SWEEPS.values() for s in group),
+    folder=_FOLDER,
+    report=lambda records, command: write_report(records, _FOLDER, command),
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks import experiments
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=["run", "report"])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--part", choices=list(SWEEPS), action="append", help="only these sweeps (default: all)")
+    ap.add_argument("--seeds", type=int, default=None, help="only the first k seeds of each sweep")
+    ap.add_argument("--strategies", default=None, help="only these strategies, comma-separated")
+    args = ap.parse_args(argv)
+    if args.action == "run":
+        exp = EXPERIMENT
+        if args.part:
+            exp = Experiment(EXPERIMENT.name, EXPERIMENT.title, tuple(s for p in args.part for s in SWEEPS[p]),
+                             EXPERIMENT.folder, EXPERIMENT.report)
+        experiments.run(exp, jobs=args.jobs, seeds=args.seeds,
+                        strategies=args.strategies.split(",") if args.strategies else None)
+    md = experiments.report(EXPERIMENT)
+    print(f"wrote {md}")
+
+
+if __name__ == "__main__":
+    main()
