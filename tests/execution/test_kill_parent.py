@@ -9,6 +9,7 @@ RUNNING, every FAILED trial carries the reason, no process of the study alive.
 """
 
 import os
+import contextlib
 import random
 import select
 import signal
@@ -43,7 +44,8 @@ STUDY = textwrap.dedent("""
             time.sleep(0.03)
             return trial.params["x"] ** 2 + trial.params["y"] ** 2
 
-        study.optimize(objective, max_trials=total, n_jobs=2)
+        study.optimize(objective, max_trials=total, n_jobs=2,
+                       callbacks=[lambda _study, trial: print("done", trial.number, flush=True)])
         print("finished", flush=True)
 
     if __name__ == "__main__":
@@ -121,15 +123,29 @@ def _kill_and_resume(url, name, tmp_path, check_file):
         for kill in range(KILLS):
             launcher.stdin.write(f"{url} {name} {N}\n")
             launcher.stdin.flush()
-            child = _readline(launcher.stdout, 300)
-            assert child.startswith("child "), f"kill {kill}: the launcher said {child!r}"
-            pid = int(child.split()[1])
-            assert _readline(launcher.stdout, 120).strip() == "started", f"kill {kill}: the study did not open"
-            time.sleep(rng.uniform(0.0, 1.5))  # somewhere in its run (claims, objectives, tells, reaping)
-            os.kill(pid, signal.SIGKILL)
+            pid, started = None, False
+            while pid is None or not started:  # the launcher's "child <pid>" and the study's "started"
+                line = _readline(launcher.stdout, 300)
+                assert line, f"kill {kill}: the study did not open within 300 s"
+                if line.startswith("child "):
+                    pid = int(line.split()[1])
+                started = started or line.strip() == "started"
+            if kill % 2:  # a moment after the start: opening, reaping, starting workers, first claims
+                time.sleep(rng.uniform(0.0, 1.0))
+            else:  # a moment inside the run: after 1-4 more trials, within the next trial's 30 ms
+                wait_for, seen = rng.randint(1, 4), 0
+                while seen < wait_for:
+                    line = _readline(launcher.stdout, 120)
+                    assert line, f"kill {kill}: no trial finished within 120 s"
+                    seen += line.startswith("done")
+                    if line.strip() == "finished":
+                        break
+                time.sleep(rng.uniform(0.0, 0.04))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             t0 = time.monotonic()
             alive = _wait_for_no_process(mark, exclude=launcher.pid)
-            print(f"kill {kill}: no process of the study left after {time.monotonic() - t0:.2f} s")
+            gone = time.monotonic() - t0
             assert alive == [], f"kill {kill}: processes of the study outlived it: {alive}"
             if check_file is not None:
                 with sqlite3.connect(check_file) as db:
@@ -145,6 +161,12 @@ def _kill_and_resume(url, name, tmp_path, check_file):
                 assert t.state == TrialState.COMPLETE and t.params == params and t.value == value, \
                     f"kill {kill}: trial {number}"
             completed.update({n: (t.params, t.value) for n, t in after.items() if t.state == TrialState.COMPLETE})
+            running = sum(t.state == TrialState.RUNNING for t in after.values())
+            print(f"kill {kill}: no process of the study left after {gone:.2f} s; {len(completed)} complete, "
+                  f"{running} trial(s) left RUNNING by the kill")
+            # drain what the killed processes wrote, so the next run's lines come next
+            while _readline(launcher.stdout, 0.05):
+                pass
             counted = [t for t in after.values() if t.state != TrialState.WAITING and INTERRUPTED_ATTR not in t.system_attrs]
             assert len(counted) <= N, f"kill {kill}: the budget was overshot ({len(counted)} > {N})"
     finally:
