@@ -60,7 +60,8 @@ DRIVER = textwrap.dedent('''
                            metric="loss", mode="min", seed=7, strategy_kwargs={"n_startup_trials": 3})
         tuner = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=%d,
                                                               max_concurrent_trials=1),
-                           run_config=tune.RunConfig(name="exp", storage_path=os.path.join(root, "ray"), verbose=0))
+                           run_config=tune.RunConfig(name="exp", storage_path=os.path.join(root, "ray"), verbose=0,
+                                                     failure_config=tune.FailureConfig(max_failures=3)))
     else:
         tuner = tune.Tuner.restore(os.path.join(root, "ray", "exp"), trainable=train, resume_errored=True)
     results = tuner.fit()
