@@ -8,10 +8,12 @@ writes the study's SQLite file, the nodes only run trials.
 import os
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported (ENVIRONMENT.md)
-# A Ray temp dir of our own: no other Ray on this machine finds our clusters or is found by them
-# (ray.init() joins whatever cluster /tmp/ray/ray_current_cluster names).
-os.environ.setdefault("RAY_TMPDIR", f"/tmp/hr{os.getpid()}")
-os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
+# A Ray temp dir of our own (removed at exit): no other Ray on this machine finds our clusters
+# or is found by them (ray.init() joins whatever cluster /tmp/ray/ray_current_cluster names).
+if "RAY_TMPDIR" not in os.environ:
+    import atexit, shutil, tempfile  # noqa: E401
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="hr", dir="/tmp")  # short: Ray puts sockets there
+    atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], True)
 
 import time
 
