@@ -15,7 +15,8 @@ The experiments (``hpo bench experiment list``):
 - ``parallel``: ``n_jobs=2`` against one worker for tpe and gp;
 - ``strategy-overhead``: the per-trial ``ask`` cost after 50, 200 and 500 completed trials;
 - ``homopt``: HomOpt variants against their base strategies;
-- ``pruning``: pruners and ASHA at equal total cost.
+- ``pruning``: pruners and ASHA at equal total cost;
+- ``default``: the default strategy (``auto``) against its peers on the default-strategy suite.
 
 Command line::
 
@@ -54,6 +55,7 @@ _MODULES = {
     "strategy-overhead": "benchmarks.experiments.strategy_overhead",
     "homopt": "benchmarks.experiments.homopt",
     "pruning": "benchmarks.experiments.pruning",
+    "default": "benchmarks.experiments.default",
 }
 
 
