@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -46,19 +47,26 @@ class ServerLR:
             raise ValueError(f"lr_bounds must satisfy 0 < low <= high, got {lr_bounds!r}")
         if not lo <= lr <= hi:
             raise ValueError(f"server lr={lr} lies outside lr_bounds={lr_bounds!r}; widen the bounds or change lr")
-        if not hypergrad_lr >= 0:
+        if not (hypergrad_lr >= 0 and math.isfinite(hypergrad_lr)):
             raise ValueError(f"hypergrad_lr must be >= 0, got {hypergrad_lr!r}; use 0 for a fixed server rate")
         self.lr, self.hypergrad_lr, self.lr_bounds = float(lr), float(hypergrad_lr), (lo, hi)
         self._prev: list[Tensor] | None = None
 
     def step(self, delta: Sequence[Tensor]) -> float:
-        """Take this round's aggregated update (one tensor per parameter); return the lr to apply."""
+        """Take this round's aggregated update (one tensor per parameter); return the lr to apply.
+
+        A non-finite update leaves the rate unchanged (with a ``RuntimeWarning``) and is not remembered."""
         delta = [d.detach().clone() for d in delta]
         if self._prev is not None and self.hypergrad_lr > 0:
             dot = float(sum(torch.sum(a * b, dtype=torch.float64) for a, b in zip(delta, self._prev)))
             new = self.lr + self.hypergrad_lr * dot
-            self.lr = min(max(new, self.lr_bounds[0]), self.lr_bounds[1]) if math.isfinite(new) else self.lr_bounds[0]
-        self._prev = delta
+            if math.isfinite(new):
+                self.lr = min(max(new, self.lr_bounds[0]), self.lr_bounds[1])
+            else:
+                warnings.warn(f"the aggregated update is not finite; the server learning rate stays at {self.lr:.4g}",
+                              RuntimeWarning, stacklevel=2)
+        if all(bool(torch.isfinite(d).all()) for d in delta):
+            self._prev = delta
         return self.lr
 
     def state_dict(self) -> dict:

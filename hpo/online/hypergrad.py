@@ -159,7 +159,7 @@ def _group_sums(pairs_per_group: list[list[tuple[Tensor, Tensor]]], need_norms: 
 def _adapt(groups: list[dict], pairs: list[list[tuple[Tensor, Tensor]]], settings: list[dict]) -> list[bool]:
     """Move every group's rate along its hypergradient; True for the groups whose gradient was not finite."""
     bad = [False] * len(groups)
-    if not any(pairs):
+    if not any(items for items, s in zip(pairs, settings) if s["hypergrad_lr"] > 0):
         return bad
     sums = _group_sums(pairs, [s["hypergrad_mode"] == "multiplicative" for s in settings])
     for i, (group, s, items, total) in enumerate(zip(groups, settings, pairs, sums)):
@@ -188,7 +188,6 @@ class _HypergradMixin:
     """Shared machinery of the optimizer subclasses: settings per group, the rate update, stored directions."""
 
     _hd_owner = "SGDHD"
-    _HD_KEYS = ("hypergrad_lr", "hypergrad_horizon", "hypergrad_mode", "lr_min", "lr_max")
 
     def _init_hd(self, beta: float, horizon: int, lr_bounds: tuple[float, float], mode: str) -> None:
         lo, hi = _check_bounds(self.defaults["lr"], lr_bounds)

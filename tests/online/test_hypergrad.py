@@ -9,6 +9,7 @@ import warnings
 import pytest
 import torch
 
+from hpo.online.fedhyper import ServerLR
 from hpo.online.hypergrad import DEFAULT_HYPERGRAD, SGDHD, SGDNHD, AdamHD, HypergradLR
 
 
@@ -351,3 +352,11 @@ def test_bad_arguments_raise_one_line_errors():
         SGDHD(w, lr=0.1, hypergrad_horizon=0)
     with pytest.raises(ValueError, match="needs hypergrad_mode='multiplicative'"):
         HypergradLR(torch.optim.SGD(w, lr=0.1), hypergrad_mode="additive", hypergrad_horizon=10)
+
+
+def test_fedhyper_server_rate_keeps_its_value_on_a_non_finite_update():
+    rule = ServerLR(lr=1.0, hypergrad_lr=0.5, lr_bounds=(0.1, 5.0))
+    rule.step([torch.tensor([1.0, 0.0])])
+    with pytest.warns(RuntimeWarning, match="not finite"):
+        assert rule.step([torch.tensor([float("nan"), 1.0])]) == 1.0
+    assert rule.step([torch.tensor([1.0, 1.0])]) == 1.5  # compared with the last finite update
