@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import platform
 import subprocess
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 __all__ = ["machine", "describe", "git_state", "write_json", "write_outputs", "read_records", "pack_records",
-           "run_key", "PACKAGES", "THREAD_VARS"]
+           "run_key", "trajectory_difference", "PACKAGES", "THREAD_VARS"]
 
 #: Libraries whose versions every results file records (those installed).
 PACKAGES = ("optuna", "hyperopt", "smac", "ConfigSpace", "scikit-learn", "numpy", "scipy", "pygam", "torch",
@@ -152,3 +153,29 @@ def pack_records(records: Iterable[dict], path: str | Path) -> int:
         fh.write(lines)
     os.replace(tmp, path)
     return len(unique)
+
+
+def _same(a: Any, b: Any, rtol: float) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], rtol) for k in a)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=rtol)
+    return a == b
+
+
+def trajectory_difference(again: dict, committed: dict, rtol: float = 1e-9) -> str | None:
+    """Where a rerun's configurations or losses first leave a committed run's, or ``None``.
+
+    Numbers are compared to ``rtol`` (relative and absolute): a rerun on other hardware or
+    BLAS build can differ in the last bits, which is reproduction; a different proposal is not.
+    """
+    for field in ("configs", "losses"):
+        a, b = again.get(field, []), committed.get(field, [])
+        for i, (x, y) in enumerate(zip(a, b)):
+            if not _same(x, y, rtol):
+                return f"{field}[{i}]: {x!r} != committed {y!r}"
+        if len(a) != len(b):
+            return f"{field}: {len(a)} entries != committed {len(b)}"
+    return None

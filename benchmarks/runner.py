@@ -508,7 +508,7 @@ def _round(x: float | None, digits: int) -> float | None:
 
 _PROVENANCE: dict | None = None
 _CODE_PATHS = (
-    "hpo/strategies", "hpo/space.py", "hpo/study.py", "hpo/trial.py", "hpo/integrations", "surrogates",
+    "hpo/strategies", "hpo/space.py", "hpo/study.py", "hpo/trial.py", "hpo/sampler.py", "surrogates",
     *(f"benchmarks/{m}.py" for m in ("base", "synthetic", "ml", "tabular", "registry", "peers", "runner")),
 )
 

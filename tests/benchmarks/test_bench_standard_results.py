@@ -1,4 +1,4 @@
-"""The committed standard run: complete where it claims to be, and reproducible exactly."""
+"""The committed standard run: complete where it claims to be, and reproducible (to the last bits: numbers within 1e-9)."""
 
 import json
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.registry import STANDARD
+from benchmarks.resultfiles import trajectory_difference
 from benchmarks.runner import load_results, run_suite
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "standard"
@@ -22,7 +23,7 @@ def test_committed_runs_are_well_formed():
 
 
 @pytest.mark.slow
-def test_rerun_reproduces_committed_runs_exactly(tmp_path):
+def test_rerun_reproduces_committed_runs(tmp_path):
     """Seed 0 on branin for every strategy in the committed run (HEBO skipped: minutes a run).
 
     The rerun goes through ``run_suite``, so it runs in a worker interpreter with
@@ -36,5 +37,4 @@ def test_rerun_reproduces_committed_runs_exactly(tmp_path):
     run_suite(sorted(committed), ["branin"], seeds=[0], budget=50, out=tmp_path, jobs=1, progress=False)
     again = {r["strategy"]: r for r in load_results(tmp_path)}
     for name, rec in committed.items():
-        assert again[name]["configs"] == rec["configs"], name
-        assert again[name]["losses"] == rec["losses"], name
+        assert trajectory_difference(again[name], rec) is None, (name, trajectory_difference(again[name], rec))
