@@ -436,6 +436,58 @@ def summary_table(rows: list[dict], by: str = "family") -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
+    """Left: HD median / tuned fixed loss of every cell (a cross where the spread target is missed too).
+    Right: final loss against the (initial) rate for the first dataset at the middle run length, plain and HD
+    (the report's runs: the library defaults)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    sz = DEV if stage == "dev" else REPORT
+    settings = [(d, m) for d in sz["datasets"] for m in sz["models"]]
+    columns = [(f, e) for f in FAMILIES for e in sz["epochs"]]
+    by = {(r["dataset"], r["model"], r["family"], r["epochs"]): r for r in rows}
+    grid = np.full((len(settings), len(columns)), np.nan)
+    fig = plt.figure(figsize=(22, 8.5))
+    ax = fig.add_axes([0.04, 0.12, 0.36, 0.78])
+    for i, (d, m) in enumerate(settings):
+        for j, (f, e) in enumerate(columns):
+            r = by.get((d, m, f, e))
+            if r is None:
+                continue
+            grid[i, j] = 1 + r["median_gap"]
+            ax.text(j, i, f"{grid[i, j]:.2f}" + ("" if r["meets_spread"] else "\n×"), ha="center", va="center",
+                    fontsize=7)
+    image = ax.imshow(grid, cmap="RdYlGn_r", norm=LogNorm(0.5, 5), aspect="auto")
+    ax.set_xticks(range(len(columns)), [f"{f}\n{e} ep" for f, e in columns], fontsize=7, rotation=90)
+    ax.set_yticks(range(len(settings)), [f"{d} {m}" for d, m in settings], fontsize=8)
+    ax.set_title("HD median run / tuned fixed rate (target <= 1.10); × = spread ratio < 5", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    dataset, epochs = sz["datasets"][0], sz["epochs"][len(sz["epochs"]) // 2]
+    for k, model in enumerate(sz["models"]):
+        for j, family in enumerate(FAMILIES):
+            ax = fig.add_axes([0.45 + j * 0.14, 0.08 + (len(sz["models"]) - 1 - k) * 0.3, 0.12, 0.24])
+            for method, style in (("plain", "o-"), (None, "s")):
+                rs = [r for r in runs if (r["dataset"], r["model"], r["family"]) == (dataset, model, family)
+                      and ((r["method"] == "plain") == (method == "plain"))
+                      and r["method"] in ("plain", DEFAULTS)]
+                if not rs:
+                    continue
+                lrs = sorted({float(r["lr0"]) for r in rs})
+                vals = [np.mean([final_loss(r, epochs) for r in rs if float(r["lr0"]) == lr]) for lr in lrs]
+                ax.plot(lrs, vals, style, ms=3, label="fixed rate" if method == "plain" else "HD, from lr0")
+            if ax.lines:
+                ax.set(xscale="log", yscale="log")
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{dataset} {model} {family}, {epochs} ep", fontsize=7)
+            if j == 0 and k == 0:
+                ax.legend(fontsize=6)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> list[dict]:
     runs = read_runs(stage) if runs is None else runs
     rows = score_cells(runs, stage)
@@ -472,6 +524,8 @@ def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> lis
                  "## Summary by dataset\n", summary_table(rows, "dataset"), ""]
     text += ["## Every cell\n", cell_table(rows), ""]
     (RESULTS / f"{name}_table.md").write_text("\n".join(text))
+    if stage == "report":
+        plot(rows, runs, RESULTS / f"{name}.png", stage)
     print("\n".join(text[:4]))
     return rows
 

@@ -150,6 +150,19 @@ def test_hypergrad_stage_runs_resumes_and_summarizes(tmp_path, monkeypatch):
     assert "## Every cell" in (tmp_path / "online_hypergrad_dev_table.md").read_text()
 
 
+def test_hypergrad_report_runs_the_library_defaults_and_draws_the_figure(tmp_path, monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "RESULTS", tmp_path)
+    monkeypatch.setattr(online_hypergrad, "REPORT", {"datasets": ["iris"], "models": ["linear"], "epochs": [1, 2],
+                                                     "seeds": [0]})
+    monkeypatch.setattr(online_hypergrad, "INITIAL_LRS", dict(online_hypergrad.INITIAL_LRS, sgd=[1e-2, 1e-1]))
+    runs = online_hypergrad.run_stage("report", 1, ("sgd",))
+    assert {r["method"] for r in runs} == {"plain", online_hypergrad.DEFAULTS}
+    rows = online_hypergrad.summarize("report")
+    assert [(r["method"], r["epochs"]) for r in rows] == [(online_hypergrad.DEFAULTS, 1), (online_hypergrad.DEFAULTS, 2)]
+    assert (tmp_path / "online_hypergrad.png").stat().st_size > 10_000
+    assert "## Summary by model" in (tmp_path / "online_hypergrad_table.md").read_text()
+
+
 def test_hypergrad_models_fit_every_dataset():
     for dataset in ("digits", "wine", "diabetes"):
         data = online_hypergrad.load(dataset)
