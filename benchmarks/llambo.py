@@ -20,13 +20,18 @@ run one thread each (``n_threads=1``). No setting was tuned on these problems.
 
 Usage::
 
-    nice -n 15 python -m benchmarks.llambo run          # both local models, 3 problems x 5 seeds
+    nice -n 19 python -m benchmarks.llambo run          # both local models, 3 problems x 5 seeds
     python -m benchmarks.llambo report
-    # or one process per arm group (at most 2 workers), all appending to the same runs file:
-    nice -n 15 python -m benchmarks.llambo run --models "" &          # random, tpe, gp
-    nice -n 15 python -m benchmarks.llambo run --models smollm2-135m --no-peers &
-    nice -n 15 python -m benchmarks.llambo run --models gemma3-270m --no-peers
+    # or in parts, all appending to the same runs file (a smaller scope: fewer problems, a shorter budget):
+    nice -n 19 python -m benchmarks.llambo run --models ""            # random, tpe, gp
+    nice -n 19 python -m benchmarks.llambo run --models smollm2-135m --problems ml-svm-breast_cancer
+    nice -n 19 python -m benchmarks.llambo run --models gemma3-270m --no-peers --budget 10
+
+A run whose server died or could not be reached is recorded with ``status: endpoint_failed``,
+left out of the report and run again by the next invocation. ``report`` compares the arms on
+the problems every arm has runs on (``--report-problems`` to choose).
     # the same against any OpenAI-compatible endpoint (a stronger model):
+    # (replies constrained by OpenAI-style structured outputs, --response-format json_schema):
     HPO_LLM_BASE_URL=https://api.openai.com/v1 HPO_LLM_MODEL=gpt-4o-mini OPENAI_API_KEY=... \\
         python -m benchmarks.llambo run --models env --out benchmarks/results/llambo_gpt4omini
 """
@@ -66,13 +71,26 @@ def _cpu_of(pid: int) -> float:
         return float("nan")
 
 
+_ENDPOINT_FAILURES = ("unreachable",)  # the server died or never answered; a timeout is a measured fallback
+
+
+def _rss_gb(pid: int) -> float:
+    try:
+        line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+        return int(line.split()[1]) / 2**20
+    except (OSError, StopIteration, ValueError):
+        return 0.0
+
+
 def _load_done(path: Path) -> set:
+    """Runs already recorded (a run whose endpoint failed is run again)."""
     done = set()
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                done.add((r["arm"], r["problem"], r["seed"]))
+                if r.get("status", "ok") == "ok":
+                    done.add((r["arm"], r["problem"], r["seed"]))
     return done
 
 
@@ -117,10 +135,10 @@ def run_one(arm: str, problem: str, seed: int, budget: int, strategy: Any, serve
     return record
 
 
-def _llambo(client) -> Any:
+def _llambo(client, response_format: str | None) -> Any:
     from hpo.strategies.llambo import LLAMBOStrategy
 
-    return LLAMBOStrategy(base="tpe", client=client, **SETTINGS)
+    return LLAMBOStrategy(base="tpe", client=client, **{**SETTINGS, "response_format": response_format})
 
 
 def run(args: argparse.Namespace) -> None:
@@ -145,7 +163,8 @@ def run(args: argparse.Namespace) -> None:
         for model in models:
             if model == "env":
                 client = LLMClient(timeout=args.timeout, max_retries=1, max_concurrency=2, cache=args.cache or True)
-                arms[f"llambo[{client.model or os.environ.get('HPO_LLM_MODEL', 'env')}]"] = (client, None)
+                fmt = None if args.response_format == "none" else (args.response_format or "json_schema")
+                arms[f"llambo[{client.model or os.environ.get('HPO_LLM_MODEL', 'env')}]"] = (client, None, fmt)
                 continue
             from hpo.llm.serve import LocalServer
 
@@ -154,18 +173,38 @@ def run(args: argparse.Namespace) -> None:
             servers[model] = server
             client = LLMClient(base_url=server.base_url, model=server.alias, timeout=args.timeout, max_retries=1,
                                max_concurrency=1, cache=args.cache or True)
-            arms[f"llambo[{model}]"] = (client, server)
+            fmt = None if args.response_format == "none" else (args.response_format or SETTINGS["response_format"])
+            arms[f"llambo[{model}]"] = (client, server, fmt)
         for seed in seeds:
             for problem in problems:
                 for arm in list(PEERS if not args.no_peers else ()) + list(arms):
                     if (arm, problem, seed) in done:
                         continue
                     if arm in arms:
-                        client, server = arms[arm]
-                        strategy, pid = _llambo(client), (server._proc.pid if server is not None else None)
+                        client, server, fmt = arms[arm]
+                        if server is not None and server.running and _rss_gb(server._proc.pid) > args.max_rss_gb:
+                            print(f"{arm}: server memory {_rss_gb(server._proc.pid):.1f} GB; restarting it", flush=True)
+                            server.stop()
+                        if server is not None and not server.running:  # died (e.g. killed for memory): restart it
+                            print(f"{arm}: the server is not running; restarting it", flush=True)
+                            server.start()
+                            client = LLMClient(base_url=server.base_url, model=server.alias, timeout=args.timeout,
+                                               max_retries=1, max_concurrency=1, cache=args.cache or True)
+                            arms[arm] = (client, server, fmt)
+                        strategy, pid = _llambo(client, fmt), (server._proc.pid if server is not None else None)
                     else:
                         strategy, pid = arm, None
                     record = run_one(arm, problem, seed, args.budget, strategy, pid)
+                    failed = {k: v for k, v in record.get("llambo", {}).get("failures", {}).items()
+                              if k in _ENDPOINT_FAILURES}
+                    if arm in arms and server is not None and not server.running:
+                        failed["server_died"] = 1
+                    # a run the endpoint failed is not a measurement of the model: recorded, not scored,
+                    # run again by the next invocation
+                    record["status"] = "endpoint_failed" if failed else "ok"
+                    if failed:
+                        print(f"{arm} {problem} seed {seed}: endpoint failed {failed}; not scored, "
+                              "rerun the command to run it again", flush=True)
                     record["host"] = {"machine": platform.machine(), "cpus": os.cpu_count()}
                     _append(runs_path, record)
                     extra = ""
@@ -183,14 +222,21 @@ def run(args: argparse.Namespace) -> None:
 
 # --- report ----------------------------------------------------------------------------
 def _records(out: Path) -> list[dict]:
+    """The scored runs: status ok, the last record of each (arm, problem, seed)."""
     path = out.with_name(out.name + "_runs.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    latest = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if r.get("status", "ok") == "ok":
+                latest[(r["arm"], r["problem"], r["seed"])] = r
+    return list(latest.values())
 
 
 def report_budgets(records: list[dict]) -> list[int]:
-    """The budgets of :data:`BUDGETS` every run reaches, plus the shortest run's budget."""
-    shortest = min(len(r["losses"]) for r in records)
-    return sorted({b for b in BUDGETS if b <= shortest} | {shortest})
+    """The budgets of :data:`BUDGETS` the longest run reaches, plus its budget (shorter runs show '-')."""
+    longest = max(len(r["losses"]) for r in records)
+    return sorted({b for b in BUDGETS if b <= longest} | {longest})
 
 
 def summarise(records: list[dict], budgets=None) -> dict:
@@ -219,8 +265,8 @@ def summarise(records: list[dict], budgets=None) -> dict:
                                    "std_seeds": round(float(np.std(per_seed, ddof=1)), 2) if len(per_seed) > 1 else None,
                                    "n_seeds": len(per_seed)}
             entry[f"best@{b}"] = {p: round(float(np.mean([best_so_far(r["losses"])[b - 1] for r in rs
-                                                           if r["problem"] == p])), 5) for p in problems
-                                  if any(r["problem"] == p for r in rs)}
+                                                           if r["problem"] == p and len(r["losses"]) >= b])), 5)
+                                  for p in problems if any(r["problem"] == p and len(r["losses"]) >= b for r in rs)}
         entry["cpu_s_per_run"] = round(float(np.mean([r["cpu_s"] + r["server_cpu_s"] for r in rs])), 1)
         if rs and "llambo" in rs[0]:
             tot = {k: sum(r["llambo"][k] for r in rs) for k in
@@ -263,18 +309,22 @@ def _fmt(x: Any) -> str:
 def markdown(table: dict) -> str:
     budgets = table["budgets"]
     lines = ["# LLAMBO with local LLMs vs random, TPE and GP (ML problems)", "",
-             f"Problems: {', '.join(table['problems'])}. Command: `nice -n 15 python -m benchmarks.llambo run` "
-             "(then `report`). Machine: 2 shared CPU cores, no GPU; load average during the runs "
+             f"Problems: {', '.join(table['problems'])}. Command: `python -m benchmarks.llambo run` "
+             "(options, and the scope of each run, in README's LLAMBO section; then `report`). Machine: 2 shared CPU cores, no GPU; load average during the runs "
              f"{table['loadavg']} (8 engineers share the machine: read seconds as upper bounds).", "",
              "LLAMBO settings: " + ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
              + "; base tpe; 1 warm-start call for the first 5 trials, then 9 calls per iteration "
                "(3 candidates + 3 x 2 surrogate predictions); llama.cpp servers with 1 thread each.", "",
              "## Normalised score (mean over seeds of the mean over problems; 100 = best loss seen, 0 = median first random evaluation)", "",
-             "| arm | runs | " + " | ".join(f"score@{b}" for b in budgets) + " | CPU s/run (incl. server) |",
-             "|---|---|" + "---|" * len(budgets) + "---|"]
+             "| arm | runs | seeds | " + " | ".join(f"score@{b}" for b in budgets) + " | CPU s/run (incl. server) |",
+             "|---|---|---|" + "---|" * len(budgets) + "---|"]
     for arm, e in table["arms"].items():
         cells = [f"{_fmt(e[f'score@{b}']['mean'])} ± {_fmt(e[f'score@{b}']['std_seeds'])}" for b in budgets]
-        lines.append(f"| {arm} | {e['runs']} | " + " | ".join(cells) + f" | {e['cpu_s_per_run']} |")
+        lines.append(f"| {arm} | {e['runs']} | {max(e[f'score@{b}']['n_seeds'] for b in budgets)} | " + " | ".join(cells)
+                     + f" | {e['cpu_s_per_run']} |")
+    if table.get("left_out"):
+        lines += ["", "Runs on problems not every arm ran, left out of this table: "
+                  + ", ".join(sorted({f"{a} on {p}" for a, p in table["left_out"]})) + "."]
     lines += ["", f"## Mean best loss per problem at {budgets[-1]} evaluations", "",
               "| arm | " + " | ".join(table["problems"]) + " |", "|---|" + "---|" * len(table["problems"])]
     for arm, e in table["arms"].items():
@@ -296,9 +346,20 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def common_problems(records: list[dict]) -> list[str]:
+    """The problems every arm has at least one scored run on (the report compares arms there)."""
+    arms = {r["arm"] for r in records}
+    return sorted(p for p in {r["problem"] for r in records}
+                  if arms <= {r["arm"] for r in records if r["problem"] == p})
+
+
 def report(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    table = summarise(_records(out))
+    records = _records(out)
+    wanted = getattr(args, "report_problems", None)
+    problems = wanted.split(",") if wanted else common_problems(records)
+    table = summarise([r for r in records if r["problem"] in problems])
+    table["left_out"] = sorted({(r["arm"], r["problem"]) for r in records if r["problem"] not in problems})
     out.with_suffix(".json").write_text(json.dumps(table, indent=1, default=float))
     text = markdown(table)
     out.with_suffix(".md").write_text(text)
@@ -313,12 +374,19 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--problems", default=",".join(PROBLEMS))
     r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--budget", type=int, default=max(BUDGETS))
-    r.add_argument("--timeout", type=float, default=180.0, help="seconds per LLM call")
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds per LLM call (the machine is shared)")
     r.add_argument("--cache", default=None, help="response cache folder (default HPO_LLM_CACHE or ~/.cache/hpo/llm)")
+    r.add_argument("--response-format", default=None,
+                   help="llama_cpp_schema (default for local models), json_schema (default for --models env), "
+                        "json_object, or none (free text)")
     r.add_argument("--no-peers", action="store_true", help="only the LLAMBO arms")
+    r.add_argument("--max-rss-gb", type=float, default=3.0, help="restart a local server above this memory")
     r.add_argument("--out", default=DEFAULT_OUT)
     rep = sub.add_parser("report", help="write <out>.md and <out>.json from the runs")
     rep.add_argument("--out", default=DEFAULT_OUT)
+    for p in (r, rep):
+        p.add_argument("--report-problems", default=None,
+                       help="problems to report (default: those every arm has runs on)")
     args = parser.parse_args(argv)
     (run if args.command == "run" else report)(args)
 
