@@ -26,6 +26,8 @@ Parts:
   ``online_hypergrad_dev*``.
 * ``report``: the REPORT grid (``REPORT``), never used to choose anything: the library's hypergradient
   optimizers at their defaults (constructed with ``lr`` only). Writes ``online_hypergrad*``.
+  ``--epochs`` / ``--seeds`` run a declared cut of it (said in every results file) where the
+  machine cannot run it all.
 
 Every part appends finished runs to a ``*_runs.jsonl`` file as it goes and skips runs already there,
 so an interrupted run resumes; the file is gzipped when the part completes.
@@ -66,6 +68,12 @@ FAMILY_NAMES = {"sgd": "SGD / SGDHD", "nesterov": "SGD Nesterov 0.9 / SGDNHD",
 INITIAL_LRS = {"sgd": [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "nesterov": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
                "adam": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1], "adamw-wrapped": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]}
 TARGET_SPREAD_RATIO, TARGET_MEDIAN_GAP = 5.0, 0.10
+_REDUCED: dict = {}  # a declared cut of the report grid (--epochs / --seeds), said in every results file
+
+
+def stage_set(stage: str) -> dict:
+    """The stage's datasets, models, epochs and seeds: ``DEV``, or ``REPORT`` less any declared cut."""
+    return DEV if stage == "dev" else {**REPORT, **_REDUCED}
 
 
 def _q(lr: float) -> int:
@@ -255,7 +263,7 @@ def plan(stage: str, families=FAMILIES, runs: list[dict] = ()) -> list[tuple]:
 
     The plain optimizer runs the coarse grid first; once those runs are in ``runs``, its quarter-decade
     refinement around each epoch count's best rate is named too."""
-    sz = DEV if stage == "dev" else REPORT
+    sz = stage_set(stage)
     epochs = max(sz["epochs"])
     jobs = []
     for dataset in sz["datasets"]:
@@ -336,9 +344,11 @@ def final_loss(run: dict, epochs: int) -> float:
 
 def score_cells(runs: list[dict], stage: str) -> list[dict]:
     """One row per (dataset, model, family, method, epochs): spread ratio and gaps to the tuned fixed rate."""
-    sz = DEV if stage == "dev" else REPORT
+    sz = stage_set(stage)
     by: dict[tuple, dict[float, list[dict]]] = {}
     for r in runs:
+        if r["seed"] not in sz["seeds"]:
+            continue
         cell = by.setdefault((r["dataset"], r["model"], r["family"], r["method"]), {})
         cell.setdefault(float(r["lr0"]), []).append(r)
     rows = []
@@ -445,7 +455,7 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    sz = DEV if stage == "dev" else REPORT
+    sz = stage_set(stage)
     settings = [(d, m) for d in sz["datasets"] for m in sz["models"]]
     columns = [(f, e) for f in FAMILIES for e in sz["epochs"]]
     by = {(r["dataset"], r["model"], r["family"], r["epochs"]): r for r in rows}
@@ -472,7 +482,7 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
             for method, style in (("plain", "o-"), (None, "s")):
                 rs = [r for r in runs if (r["dataset"], r["model"], r["family"]) == (dataset, model, family)
                       and ((r["method"] == "plain") == (method == "plain"))
-                      and r["method"] in ("plain", DEFAULTS)]
+                      and r["method"] in ("plain", DEFAULTS) and r["seed"] in sz["seeds"]]
                 if not rs:
                     continue
                 lrs = sorted({float(r["lr0"]) for r in rs})
@@ -491,9 +501,9 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
 def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> list[dict]:
     runs = read_runs(stage) if runs is None else runs
     rows = score_cells(runs, stage)
-    sz = DEV if stage == "dev" else REPORT
+    sz = stage_set(stage)
     cpu_total = sum(r["cpu_s"] for r in runs)
-    meta = {"stage": stage, "set": sz, "families": FAMILY_NAMES, "initial_lrs": INITIAL_LRS,
+    meta = {"stage": stage, "set": sz, "reduced_from": REPORT if stage == "report" and _REDUCED else None, "families": FAMILY_NAMES, "initial_lrs": INITIAL_LRS,
             "coarse_grid": {f: coarse_grid(f) for f in FAMILIES}, "targets": {"spread_ratio": TARGET_SPREAD_RATIO,
                                                                             "median_gap": TARGET_MEDIAN_GAP},
             "runs": len(runs), "cpu_s_runs": round(cpu_total, 1), "machine": machine(),
@@ -536,6 +546,10 @@ def main(argv=None) -> None:
                         help="dev: the development set the defaults are chosen on; report: the grid they are judged on")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--families", default=",".join(FAMILIES), help=f"comma list out of {', '.join(FAMILIES)}")
+    parser.add_argument("--epochs", help="report only: a declared cut of the epoch counts, e.g. 5,15 "
+                        f"(default {','.join(map(str, REPORT['epochs']))})")
+    parser.add_argument("--seeds", help=f"report only: a declared cut of the seeds, e.g. 0,1 "
+                        f"(default {','.join(map(str, REPORT['seeds']))})")
     parser.add_argument("--summarize", action="store_true", help="tables and figure from the saved runs only")
     parser.add_argument("--quick", action="store_true", help="not available: the benchmark has one size")
     parser.add_argument("--replot", action="store_true", help="same as --summarize")
@@ -546,9 +560,24 @@ def main(argv=None) -> None:
         parser.error(f"unknown optimizer families {sorted(unknown)}; use {', '.join(FAMILIES)}")
     if args.quick:
         parser.error("--quick: the hypergradient benchmark has one size; pass --families to run part of it")
+    note = ""
+    for key in ("epochs", "seeds"):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if args.stage != "report":
+            parser.error(f"--{key} cuts the report grid only; the dev set is declared in DEV")
+        try:
+            chosen = [int(v) for v in value.split(",") if v]
+        except ValueError:
+            parser.error(f"--{key} takes a comma list of integers, got {value!r}")
+        if not chosen or not set(chosen) <= set(REPORT[key]):
+            parser.error(f"--{key} must pick from the report grid's {REPORT[key]}, got {value!r}")
+        _REDUCED[key] = sorted(chosen)
+        note += f" Reduced grid: {key} {sorted(chosen)} of the declared {REPORT[key]}."
     if not (args.summarize or args.replot):
         run_stage(args.stage, args.jobs, families)
-    summarize(args.stage)
+    summarize(args.stage, note=note)
 
 
 if __name__ == "__main__":

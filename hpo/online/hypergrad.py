@@ -69,10 +69,11 @@ from torch import Tensor
 __all__ = ["SGDHD", "SGDNHD", "AdamHD", "HypergradLR", "DEFAULT_HYPERGRAD"]
 
 _MODES = ("multiplicative", "additive")
-# (beta, horizon) when hypergrad_lr / hypergrad_horizon are None. Multiplicative: chosen on the development
-# set (benchmarks/results/online_hypergrad_dev.md); additive: the ICLR 2018 paper's.
+# (beta, horizon) when hypergrad_lr / hypergrad_horizon are None. Multiplicative: chosen by the declared rule on
+# the development set (benchmarks/results/online_hypergrad_dev_table.md; HypergradLR on AdamW); additive: the
+# ICLR 2018 paper's.
 DEFAULT_HYPERGRAD = {
-    "multiplicative": {"SGDHD": (0.2, 100), "SGDNHD": (0.2, 100), "AdamHD": (0.2, 100), "HypergradLR": (0.2, 100)},
+    "multiplicative": {"SGDHD": (0.5, 100), "SGDNHD": (0.5, 1), "AdamHD": (0.5, 1), "HypergradLR": (0.5, 1)},
     "additive": {"SGDHD": (1e-3, 1), "SGDNHD": (1e-3, 1), "AdamHD": (1e-7, 1), "HypergradLR": (1e-3, 1)},
 }
 _TINY_MULTIPLICATIVE = 1e-3

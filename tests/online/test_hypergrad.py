@@ -294,13 +294,15 @@ def test_state_dict_round_trip_resumes_identically(make, tmp_path):
     assert [g["lr"] for g in o1.param_groups] == [g["lr"] for g in o2.param_groups]
 
 
-@pytest.mark.parametrize("mode, beta", [("additive", 1e-2), ("multiplicative", 0.05)])
-def test_wrapper_measured_direction_matches_the_exact_optimizer(mode, beta):
+@pytest.mark.parametrize("mode, beta, horizon", [("additive", 1e-2, 1), ("multiplicative", 0.05, 1),
+                                                  ("multiplicative", 0.05, 100)])
+def test_wrapper_measured_direction_matches_the_exact_optimizer(mode, beta, horizon):
     X, y, m1 = _problem(5)
     m2 = copy.deepcopy(m1)
-    exact = SGDHD(m1.parameters(), lr=0.05, momentum=0.9, hypergrad_lr=beta, hypergrad_mode=mode)
+    exact = SGDHD(m1.parameters(), lr=0.05, momentum=0.9, hypergrad_lr=beta, hypergrad_mode=mode,
+                  hypergrad_horizon=horizon)
     wrapped = HypergradLR(torch.optim.SGD(m2.parameters(), lr=0.05, momentum=0.9), hypergrad_lr=beta,
-                          hypergrad_mode=mode)
+                          hypergrad_mode=mode, hypergrad_horizon=horizon)
     lrs1, lrs2 = [], []
     for _ in range(4):
         _run(m1, exact, X, y, steps=4)
