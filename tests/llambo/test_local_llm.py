@@ -36,7 +36,9 @@ def smollm(tmp_path_factory):
 def test_a_full_llambo_study_on_the_real_local_model(smollm, tmp_path):
     client = LLMClient(base_url=smollm.base_url, model=smollm.alias, timeout=120, max_retries=1, max_concurrency=1,
                        cache=tmp_path / "cache")
+    # llama.cpp's grammar holds replies to the space's names and types (values may still be out of range)
     strategy = LLAMBOStrategy(base="tpe", client=client, n_initial=5, n_candidates=2, n_templates=1, n_samples=1,
+                              response_format="llama_cpp_schema",
                               description="A synthetic test function of an optimiser's settings.",
                               data_card={"kind": "synthetic", "noise": "none"}, metric="loss")
     study = hpo.create_study(space=SPACE, strategy=strategy, storage=f"sqlite:///{tmp_path / 's.db'}",
