@@ -46,7 +46,8 @@ class FlexoraSelection:
     select: Any
 
     def to_dict(self) -> dict:
-        return {"layers": self.layers, "select": self.select, **self.search.to_dict()}
+        search = self.search.to_dict()
+        return {**search, "gated_layers": search["layers"], "layers": self.layers, "select": self.select}
 
 
 class Flexora:

@@ -222,3 +222,11 @@ def test_layers_flexora_in_the_lora_objective(tiny_objective):
 def _all_layer_lora_params(objective) -> int:
     config = objective.config({"layers": "all"})
     return objective.build_model(config).num_parameters(only_trainable=True)
+
+
+def test_selection_record_names_the_selected_layers_not_the_gated_ones():
+    from hpo.finetune.flexora import FlexoraSelection
+
+    search = GateSearch(layers=[0, 1, 2, 3], alpha=[0.2, -0.1, 0.05, -0.3], gates=[1.3, 0.9, 1.1, 0.7])
+    record = FlexoraSelection(layers=[0, 2], search=search, select="sign").to_dict()
+    assert record["layers"] == [0, 2] and record["gated_layers"] == [0, 1, 2, 3] and record["select"] == "sign"
