@@ -266,7 +266,8 @@ def _hyperopt_space(cs: ConfigurationSpace, int_encoding: str = "uniformint"):
     simple = all(
         isinstance(c, (EqualsCondition, InCondition)) and isinstance(c.parent, CategoricalHyperparameter)
         for c in cs.conditions
-    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys())
+    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys()) and all(
+        isinstance(c, EqualsCondition) or len(c.values) == 1 for c in cs.conditions)
     if not cs.conditions or not simple:
         return {n: _hyperopt_dim(n, cs[n], int_encoding) for n in cs.keys()}, False
 
@@ -478,16 +479,19 @@ def _ax_parameters(cs: ConfigurationSpace) -> tuple[list, dict]:
     """Ax parameter configs for ``cs`` (and the constants, which Ax does not take).
 
     A child whose only condition is 'categorical parent == / in values' becomes one of the
-    parent's ``dependent_parameters`` (Ax's hierarchical space); other conditions (several
-    parents, numeric parents, forbidden clauses) are not declared: Ax sees every parameter and
-    the inactive ones are dropped before evaluation, as for HEBO.
+    parent's ``dependent_parameters`` (Ax's hierarchical space), when that makes a tree: Ax
+    refuses a child under two values of its parent (an SVM's ``gamma`` under three kernels).
+    Other conditions (several parents, numeric parents, forbidden clauses, a child under
+    several values) are not declared: Ax sees every parameter and the inactive ones are
+    dropped before evaluation, as for HEBO.
     """
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
     simple = all(
         isinstance(c, (EqualsCondition, InCondition)) and isinstance(c.parent, CategoricalHyperparameter)
         for c in cs.conditions
-    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys())
+    ) and all(len(cs.parents_of[n]) <= 1 for n in cs.keys()) and all(
+        isinstance(c, EqualsCondition) or len(c.values) == 1 for c in cs.conditions)
     dependents: dict[str, dict] = {}
     if simple:
         for c in cs.conditions:

@@ -34,6 +34,14 @@ def test_conditional_space_is_declared_hierarchically():
     assert svm["C"].scaling == "log" and svm["C"].bounds == (1e-2, 1e3)
 
 
+def test_a_child_under_several_parent_values_is_declared_flat():
+    """Ax's hierarchy must be a tree: the SVM's gamma (rbf, poly, sigmoid) and coef0 (poly, sigmoid)."""
+    cs = make_benchmark("ml-svmk-breast_cancer").get_configuration_space()
+    params, _ = _ax_parameters(cs)
+    assert all(getattr(p, "dependent_parameters", None) is None for p in params)
+    assert {p.name for p in params} == set(cs.keys())
+
+
 def test_first_trial_is_the_centre_and_runs_repeat(capfd):
     cs, seen = _run("branin", 6, seed=1)
     assert seen[0] == {"x0": 2.5, "x1": 7.5}  # Ax's default strategy starts at the centre
