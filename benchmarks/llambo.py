@@ -267,6 +267,15 @@ def summarise(records: list[dict], budgets=None) -> dict:
             entry[f"best@{b}"] = {p: round(float(np.mean([best_so_far(r["losses"])[b - 1] for r in rs
                                                            if r["problem"] == p and len(r["losses"]) >= b])), 5)
                                   for p in problems if any(r["problem"] == p and len(r["losses"]) >= b for r in rs)}
+        entry["per_problem"] = {}
+        for p in problems:
+            entry["per_problem"][p] = {}
+            for b in budgets:
+                vals = [100 * (1 - float(normalise(best_so_far(r["losses"])[b - 1:b], *anchors[p])[0]))
+                        for r in rs if r["problem"] == p and len(r["losses"]) >= b]
+                entry["per_problem"][p][f"score@{b}"] = {
+                    "mean": round(float(np.mean(vals)), 2) if vals else None,
+                    "std_seeds": round(float(np.std(vals, ddof=1)), 2) if len(vals) > 1 else None, "n_seeds": len(vals)}
         entry["cpu_s_per_run"] = round(float(np.mean([r["cpu_s"] + r["server_cpu_s"] for r in rs])), 1)
         if rs and "llambo" in rs[0]:
             tot = {k: sum(r["llambo"][k] for r in rs) for k in
@@ -325,6 +334,16 @@ def markdown(table: dict) -> str:
     if table.get("left_out"):
         lines += ["", "Runs on problems not every arm ran, left out of this table: "
                   + ", ".join(sorted({f"{a} on {p}" for a, p in table["left_out"]})) + "."]
+    lines += ["", "## Normalised score per problem (mean ± std over seeds, seeds in brackets)", "",
+              "| arm | problem | " + " | ".join(f"score@{b}" for b in budgets) + " |",
+              "|---|---|" + "---|" * len(budgets)]
+    for arm, e in table["arms"].items():
+        for p, cells in e["per_problem"].items():
+            if not any(cells[f"score@{b}"]["n_seeds"] for b in budgets):
+                continue
+            lines.append(f"| {arm} | {p} | " + " | ".join(
+                f"{_fmt(cells[f'score@{b}']['mean'])} ± {_fmt(cells[f'score@{b}']['std_seeds'])} "
+                f"({cells[f'score@{b}']['n_seeds']})" for b in budgets) + " |")
     lines += ["", f"## Mean best loss per problem at {budgets[-1]} evaluations", "",
               "| arm | " + " | ".join(table["problems"]) + " |", "|---|" + "---|" * len(table["problems"])]
     for arm, e in table["arms"].items():
