@@ -248,9 +248,11 @@ def _r(v: float) -> float:
     return float(f"{v:.6g}") if math.isfinite(v) else math.inf
 
 
-def _job(dataset, model, family, method, kwargs, lrs, seeds, epochs) -> list[dict]:
+def _job(dataset, model, family, method, kwargs, lrs, seeds, epochs, missing=None) -> list[dict]:
+    """The job's runs, only the ``missing`` (lr, seed) pairs where given."""
     init_worker()
-    return [train_run(dataset, model, family, method, kwargs, lr, s, epochs) for s in seeds for lr in lrs]
+    pairs = [(lr, s) for s in seeds for lr in lrs] if missing is None else missing
+    return [train_run(dataset, model, family, method, kwargs, lr, s, epochs) for lr, s in pairs]
 
 
 # --- jobs, incremental results ---------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def plan(stage: str, families=FAMILIES, runs: list[dict] = ()) -> list[tuple]:
                 grid = coarse_grid(family)
                 jobs.append((dataset, model, family, "plain", None, grid, sz["seeds"], epochs))
                 mine = [r for r in runs if (r["dataset"], r["model"], r["family"], r["method"])
-                        == (dataset, model, family, "plain")]
+                        == (dataset, model, family, "plain") and r["seed"] in sz["seeds"] and epochs in r["epochs"]]
                 if {(float(r["lr0"]), r["seed"]) for r in mine} >= {(lr, s) for lr in grid for s in sz["seeds"]}:
                     extra = set()
                     for e in sz["epochs"]:
@@ -292,14 +294,18 @@ def _runs_path(stage: str) -> Path:
 
 
 def read_runs(stage: str) -> list[dict]:
-    """Every saved run of a stage (the gzipped file of a finished invocation plus any runs appended since)."""
+    """Every saved run of a stage (the gzipped file of a finished invocation plus any runs appended since); of a run
+    saved twice (a longer rerun for a cut grid with more epochs) the longer one."""
     path = _runs_path(stage)
-    runs = []
+    runs = {}
     for p, opener in ((path.with_suffix(".jsonl.gz"), gzip.open), (path, open)):
         if p.exists():
             with opener(p, "rt") as f:
-                runs += [json.loads(line) for line in f if line.strip()]
-    return runs
+                for r in (json.loads(line) for line in f if line.strip()):
+                    old = runs.get(_key(r))
+                    if old is None or len(r["epochs"]) > len(old["epochs"]):  # a longer rerun of the same run
+                        runs[_key(r)] = r
+    return list(runs.values())
 
 
 def run_stage(stage: str, n_jobs: int, families=FAMILIES) -> list[dict]:
@@ -310,9 +316,10 @@ def run_stage(stage: str, n_jobs: int, families=FAMILIES) -> list[dict]:
     t0 = time.time()
     for _ in range(3):
         runs = read_runs(stage)
-        done = {_key(r) for r in runs}
-        todo = [job for job in plan(stage, families, runs)
-                if any((*job[:4], float(lr), s) not in done for lr in job[5] for s in job[6])]
+        done = {_key(r) for r in runs if max(stage_set(stage)["epochs"]) in r["epochs"]}
+        jobs = plan(stage, families, runs)
+        missing = [[(lr, s) for s in job[6] for lr in job[5] if (*job[:4], float(lr), s) not in done] for job in jobs]
+        todo = [(*job, m) for job, m in zip(jobs, missing) if m]
         if not todo:
             break
         print(f"{stage}: {len(todo)} jobs to run ({len(done)} runs already in {path.name})", flush=True)
@@ -322,7 +329,7 @@ def run_stage(stage: str, n_jobs: int, families=FAMILIES) -> list[dict]:
                 for r in new:
                     if _key(r) not in done:
                         f.write(json.dumps(r) + "\n")
-            print(f"  done {todo[i][:4]} {len(todo[i][5])} rates ({time.time() - t0:.0f} s)", flush=True)
+            print(f"  done {todo[i][:4]} {len(todo[i][-1])} runs ({time.time() - t0:.0f} s)", flush=True)
 
         run_jobs([(_job, *job) for job in todo], n_jobs, on_result=write)
     runs = sorted(read_runs(stage), key=_key)
@@ -357,9 +364,12 @@ def score_cells(runs: list[dict], stage: str) -> list[dict]:
             continue
         plain = by.get((dataset, model, family, "plain"), {})
         for epochs in sz["epochs"]:
-            mean = lambda rs: float(np.mean([final_loss(r, epochs) for r in rs]))  # noqa: E731
-            hd = {lr: mean(per_lr[lr]) for lr in INITIAL_LRS[family] if lr in per_lr}
-            fixed = {lr: mean(rs) for lr, rs in plain.items()}
+            # a rate counts once every seed of the stage ran that long (runs of a cut grid may be shorter)
+            mean = lambda rs: float(np.mean([final_loss(r, epochs) for r in rs  # noqa: E731
+                                             if epochs in r["epochs"]]))
+            full = lambda rs: {r["seed"] for r in rs if epochs in r["epochs"]} >= set(sz["seeds"])  # noqa: E731
+            hd = {lr: mean(per_lr[lr]) for lr in INITIAL_LRS[family] if lr in per_lr and full(per_lr[lr])}
+            fixed = {lr: mean(rs) for lr, rs in plain.items() if full(rs)}
             if len(hd) < len(INITIAL_LRS[family]) or not fixed:
                 continue
             plain_at = [_near(fixed, lr) for lr in INITIAL_LRS[family]]
@@ -375,7 +385,8 @@ def score_cells(runs: list[dict], stage: str) -> list[dict]:
                          "best_fixed_at_edge": best_lr in (min(fixed), max(fixed)),
                          "best_gap": min(hd_vals) / best_fixed - 1, "median_gap": median_gap,
                          "meets_spread": ratio >= TARGET_SPREAD_RATIO, "meets_median": median_gap <= TARGET_MEDIAN_GAP,
-                         "hd_final_lr": [float(np.median([r["lr"][r["epochs"].index(epochs)] for r in per_lr[lr]]))
+                         "hd_final_lr": [float(np.median([r["lr"][r["epochs"].index(epochs)] for r in per_lr[lr]
+                                                      if epochs in r["epochs"]]))
                                          for lr in INITIAL_LRS[family]]})
     return rows
 

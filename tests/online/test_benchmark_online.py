@@ -111,6 +111,24 @@ def test_hypergrad_scoring_spread_ratio_and_gaps_by_hand(monkeypatch):
     assert r["best_gap"] == pytest.approx(0.42 / 0.4 - 1)
 
 
+def test_hypergrad_cut_grid_runs_are_scored_only_where_every_seed_ran_that_long(tmp_path, monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "RESULTS", tmp_path)
+    monkeypatch.setattr(online_hypergrad, "REPORT", {"datasets": ["d"], "models": ["m"], "epochs": [5, 15, 50],
+                                                     "seeds": [0, 1]})
+    lrs = online_hypergrad.INITIAL_LRS["sgd"]
+    short = [_fake_run("sgd", m, lr, s, [1.0, 0.5], epochs=(5, 15)) for m in ("plain", "hd") for lr in lrs
+             for s in (0, 1)]
+    long = [_fake_run("sgd", m, lr, 0, [1.0, 0.5, 0.25]) for m in ("plain", "hd") for lr in lrs]
+    with open(tmp_path / "online_hypergrad_runs.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in short + long)
+    runs = online_hypergrad.read_runs("report")
+    assert len(runs) == len(short)  # seed 0's longer rerun replaces its short run
+    assert sum(r["epochs"] == [5, 15, 50] for r in runs) == len(long)
+    rows = online_hypergrad.score_cells(runs, "report")
+    assert [r["epochs"] for r in rows] == [5, 15]  # 50 epochs: seed 1 never ran that long
+    assert rows[1]["best_fixed"] == 0.5 and rows[1]["spread"] == 0
+
+
 def test_hypergrad_refinement_is_named_once_the_coarse_grid_is_done(monkeypatch):
     monkeypatch.setattr(online_hypergrad, "DEV", {"datasets": ["iris"], "models": ["linear"], "epochs": [1, 2],
                                                   "seeds": [100]})
