@@ -291,7 +291,7 @@ def summarise(records: list[dict], budgets=None) -> dict:
                     rejected[src] = rejected.get(src, 0) + n
             iters = [t for r in rs for t in r["per_trial"] if t and t["source"] and "warm_start" not in t["source"]
                      and t.get("fallback") != "not_configured"]
-            llm_iters = [t for t in iters if t["calls"] + t["cache_hits"] > 0]
+            llm_iters = [t for t in iters if t["calls"] > 0 and t["cache_hits"] == 0]  # replayed ones cost nothing
             requests = tot["calls"] + tot["cache_hits"]
             entry["llambo"] = {
                 **tot,
@@ -302,6 +302,7 @@ def summarise(records: list[dict], budgets=None) -> dict:
                 "completion_tokens_per_trial": round(tot["completion_tokens"] / tot["trials"], 1),
                 "seconds_per_iteration": round(float(np.mean([t["seconds"] for t in llm_iters])), 2) if llm_iters else None,
                 "server_cpu_s_per_trial": round(sum(r["server_cpu_s"] for r in rs) / tot["trials"], 2),
+                "server_cpu_s_per_call": round(sum(r["server_cpu_s"] for r in rs) / tot["calls"], 2) if tot["calls"] else None,
                 "sources": sources, "fallbacks": fallbacks, "rejected": rejected,
                 "llm_share": round((sources.get("llm", 0) + sources.get("warm_start", 0)) / tot["trials"], 3),
             }
@@ -351,8 +352,14 @@ def markdown(table: dict) -> str:
         lines.append(f"| {arm} | " + " | ".join("-" if last.get(p) is None else f"{last[p]:.4g}"
                                                 for p in table["problems"]) + " |")
     lines += ["", "## What the LLM did", "",
+              "Valid proposals: configurations that parse and validate against the space (repeats: valid but "
+              "already tried, so not used). Valid scores: surrogate replies that parse as a number. LLM-sourced "
+              "trials: the share of trials the LLM's proposal (warm start or candidate) decided. requests/trial: "
+              "chat requests per trial, cache hits included; tokens/trial: prompt + completion. s/iteration: wall "
+              "seconds of one ask that called the LLM (replayed asks left out), on the shared machine. "
+              "Fallbacks: trials the base strategy proposed, by reason.", "",
               "| arm | valid proposals | of which repeats | valid scores | LLM-sourced trials | requests/trial | "
-              "tokens/trial | s/iteration | server CPU s/trial | fallbacks | rejected |",
+              "tokens/trial | s/iteration | server CPU s/call | fallbacks | rejected |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, e in table["arms"].items():
         s = e.get("llambo")
@@ -361,7 +368,7 @@ def markdown(table: dict) -> str:
         lines.append(f"| {arm} | {_fmt(s['valid_rate'])} ({s['valid']}/{s['proposals']}) | {s['repeats']} "
                      f"| {_fmt(s['score_valid_rate'])} "
                      f"| {_fmt(s['llm_share'])} | {s['requests_per_trial']} | {s['tokens_per_trial']} | "
-                     f"{_fmt(s['seconds_per_iteration'])} | {s['server_cpu_s_per_trial']} | {s['fallbacks']} | {s['rejected']} |")
+                     f"{_fmt(s['seconds_per_iteration'])} | {_fmt(s['server_cpu_s_per_call'])} | {s['fallbacks']} | {s['rejected']} |")
     return "\n".join(lines) + "\n"
 
 
