@@ -298,8 +298,11 @@ def summarise(records: list[dict], budgets=None) -> dict:
                 "valid_rate": round(tot["valid"] / tot["proposals"], 3) if tot["proposals"] else None,
                 "score_valid_rate": round(tot["scores_valid"] / tot["scores"], 3) if tot["scores"] else None,
                 "requests_per_trial": round(requests / tot["trials"], 2),
-                "tokens_per_trial": round((tot["prompt_tokens"] + tot["completion_tokens"]) / tot["trials"], 1),
-                "completion_tokens_per_trial": round(tot["completion_tokens"] / tot["trials"], 1),
+                # per call sent to the server, times requests per trial: what a trial costs uncached
+                "tokens_per_trial": round((tot["prompt_tokens"] + tot["completion_tokens"]) / tot["calls"]
+                                          * requests / tot["trials"], 1) if tot["calls"] else None,
+                "completion_tokens_per_trial": round(tot["completion_tokens"] / tot["calls"] * requests / tot["trials"], 1)
+                if tot["calls"] else None,
                 "seconds_per_iteration": round(float(np.mean([t["seconds"] for t in llm_iters])), 2) if llm_iters else None,
                 "server_cpu_s_per_trial": round(sum(r["server_cpu_s"] for r in rs) / tot["trials"], 2),
                 "server_cpu_s_per_call": round(sum(r["server_cpu_s"] for r in rs) / tot["calls"], 2) if tot["calls"] else None,
@@ -355,7 +358,8 @@ def markdown(table: dict) -> str:
               "Valid proposals: configurations that parse and validate against the space (repeats: valid but "
               "already tried, so not used). Valid scores: surrogate replies that parse as a number. LLM-sourced "
               "trials: the share of trials the LLM's proposal (warm start or candidate) decided. requests/trial: "
-              "chat requests per trial, cache hits included; tokens/trial: prompt + completion. s/iteration: wall "
+              "chat requests per trial, cache hits included; tokens/trial: prompt + completion tokens per request "
+              "the server answered, times requests/trial. s/iteration: wall "
               "seconds of one ask that called the LLM (replayed asks left out), on the shared machine. "
               "Fallbacks: trials the base strategy proposed, by reason.", "",
               "| arm | valid proposals | of which repeats | valid scores | LLM-sourced trials | requests/trial | "
