@@ -371,7 +371,7 @@ def markdown(table: dict) -> str:
             continue
         lines.append(f"| {arm} | {_fmt(s['valid_rate'])} ({s['valid']}/{s['proposals']}) | {s['repeats']} "
                      f"| {_fmt(s['score_valid_rate'])} "
-                     f"| {_fmt(s['llm_share'])} | {s['requests_per_trial']} | {s['tokens_per_trial']} | "
+                     f"| {_fmt(s['llm_share'])} | {s['requests_per_trial']} | {_fmt(s['tokens_per_trial'])} | "
                      f"{_fmt(s['seconds_per_iteration'])} | {_fmt(s['server_cpu_s_per_call'])} | {s['fallbacks']} | {s['rejected']} |")
     return "\n".join(lines) + "\n"
 
