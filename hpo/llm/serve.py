@@ -20,7 +20,8 @@ Example (Python)::
 
     with LocalServer("smollm2-135m") as server:
         study = hpo.create_study(space=..., strategy="llambo",
-                                 strategy_kwargs={"base_url": server.base_url})
+                                 strategy_kwargs={"base_url": server.base_url,
+                                                  "response_format": "llama_cpp_schema"})
 """
 
 from __future__ import annotations
