@@ -16,8 +16,10 @@
 3. Quality under concurrency: TPE and GP through ``RayExecutor(max_concurrent=2)`` against
    the same strategy run sequentially in-process and against random search, 50 trials,
    10 seeds, 3 problems (branin, hartmann6, levy4; each evaluation sleeps 0.2 s so that two
-   trials really overlap). Bayesmark scores at 50 trials (``benchmarks.scoring``), paired
-   Wilcoxon tests over the 30 (problem, seed) runs. No default was chosen here: strategies,
+   trials really overlap). A control without Ray (``-async2``: in-process ask/tell with two
+   trials in flight) separates what Ray does from what one pending trial does to the
+   strategy. Bayesmark scores at 50 trials (``benchmarks.scoring``), paired Wilcoxon tests
+   over the 30 (problem, seed) runs. No default was chosen here: strategies,
    problems and settings are the suite's, fixed before the run.
 
 The load average is recorded before and after each part; rerun when the machine is quiet if
@@ -188,28 +190,34 @@ def _busy_1s(trial):
     return trial.params["x"] ** 2
 
 
-def throughput(n: int, busy: bool) -> dict:
+def throughput(n: int, busy: bool, repeats: int = 1) -> dict:
     import tempfile
 
     objective = _busy_1s if busy else _sleep_1s
-    load_before, out = _load(), {}
-    for cpus in (1, 2):
-        finished: list[float] = []
+    load_before, raw = _load(), {1: [], 2: []}
+    for _ in range(repeats):
+        for cpus in (1, 2):
+            finished: list[float] = []
 
-        def run():
-            with tempfile.TemporaryDirectory() as tmp:
-                study = hpo.create_study(space=SPACE, strategy="random", seed=0)
-                study.optimize(objective, n_trials=n, executor=hpo.RayExecutor(storage_path=tmp))
-                finished.extend(sorted(t.datetime_complete.timestamp() for t in study.trials))
+            def run():
+                with tempfile.TemporaryDirectory() as tmp:
+                    study = hpo.create_study(space=SPACE, strategy="random", seed=0)
+                    study.optimize(objective, n_trials=n, executor=hpo.RayExecutor(storage_path=tmp))
+                    finished.extend(sorted(t.datetime_complete.timestamp() for t in study.trials))
 
-        r = _on_fresh_ray(run, num_cpus=cpus)
-        steady = (len(finished) - 1) / (finished[-1] - finished[0])  # from the first trial's end: no actor start
-        out[f"{cpus}_cpu"] = {**r, "trials_per_s": n / r["wall_s"], "steady_trials_per_s": steady}
-        print(f"  {cpus} CPU: {out[f'{cpus}_cpu']}", flush=True)
-    return {"trials": n, "objective": "1 s of CPU work" if busy else "sleep 1 s",
+            r = _on_fresh_ray(run, num_cpus=cpus)
+            steady = (len(finished) - 1) / (finished[-1] - finished[0])  # from the first trial's end: no actor start
+            raw[cpus].append({**r, "trials_per_s": n / r["wall_s"], "steady_trials_per_s": steady})
+            print(f"  {cpus} CPU: {raw[cpus][-1]}", flush=True)
+    out = {}
+    for cpus, runs in raw.items():  # the median run by wall time, and the median steady rate
+        by_wall = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+        steady = statistics.median(r["steady_trials_per_s"] for r in runs)
+        out[f"{cpus}_cpu"] = {**by_wall, "steady_trials_per_s": steady}
+    return {"trials": n, "repeats": repeats, "objective": "1 s of CPU work" if busy else "sleep 1 s",
             "speedup": out["2_cpu"]["trials_per_s"] / out["1_cpu"]["trials_per_s"],
             "steady_speedup": out["2_cpu"]["steady_trials_per_s"] / out["1_cpu"]["steady_trials_per_s"], **out,
-            "load_before": load_before, "load_after": _load()}
+            "raw": {f"{c}_cpu": runs for c, runs in raw.items()}, "load_before": load_before, "load_after": _load()}
 
 
 # --- 3. quality under concurrency -------------------------------------------------------------------
@@ -234,6 +242,15 @@ def _quality_run(method: str, problem: str, seed: int, n: int, delay: float) -> 
         with tempfile.TemporaryDirectory() as tmp:
             study.optimize(_objective_for(bench, delay), n_trials=n,
                            executor=hpo.RayExecutor(max_concurrent=2, storage_path=tmp))
+    elif how == "async2":  # in-process ask/tell, two trials in flight, each finishing in the order it started
+        live = [study.ask() for _ in range(min(2, n))]
+        asked = len(live)
+        while live:
+            trial = live.pop(0)
+            study.tell(trial, bench.objective_function(trial.params)["function_value"])
+            if asked < n:
+                live.append(study.ask())
+                asked += 1
     else:
         study.optimize(_objective_for(bench, delay), n_trials=n)
     losses = [t.value if t.value is not None else None for t in sorted(study.trials, key=lambda t: t.number)]
@@ -241,10 +258,12 @@ def _quality_run(method: str, problem: str, seed: int, n: int, delay: float) -> 
             "overhead_s": [0.0] * n, "objective_s": [0.0] * n, "wall_s": time.perf_counter() - start}
 
 
-def quality(n: int, seeds: int, delay: float) -> dict:
+def quality(n: int, seeds: int, delay: float, run: bool = True) -> dict:
+    """Runs what the jsonl lacks (unless ``run`` is false), then scores what it holds: a comparison
+    pairs the (problem, seed) runs both sides have, and says how many."""
     from benchmarks.scoring import paired_test, score
 
-    methods = ("random-seq", "tpe-seq", "gp-seq", "tpe-ray2", "gp-ray2")
+    methods = ("random-seq", "tpe-seq", "gp-seq", "tpe-ray2", "gp-ray2", "tpe-async2", "gp-async2")
     done = {}
     if QUALITY_RUNS.exists():
         for line in QUALITY_RUNS.read_text().splitlines():
@@ -252,36 +271,50 @@ def quality(n: int, seeds: int, delay: float) -> dict:
             if r["budget"] == n:
                 done[(r["strategy"], r["benchmark"], r["seed"])] = r
     load_before = _load()
-    _start_ray(2)
-    try:
-        for seed in range(seeds):
-            for problem in PROBLEMS:
-                for method in methods:
-                    if (method, problem, seed) in done:
-                        continue
-                    rec = _quality_run(method, problem, seed, n, delay)
-                    done[(method, problem, seed)] = rec
-                    with QUALITY_RUNS.open("a") as f:
-                        f.write(json.dumps(rec) + "\n")
-                    print(f"  {method} {problem} seed {seed}: best {min(v for v in rec['losses'] if v is not None):.4g} "
-                          f"({rec['wall_s']:.0f} s)", flush=True)
-    finally:
-        _stop_ray()
+    if run:
+        _start_ray(2)
+        try:
+            for seed in range(seeds):
+                for problem in PROBLEMS:
+                    for method in methods:
+                        if (method, problem, seed) in done:
+                            continue
+                        rec = _quality_run(method, problem, seed, n, delay)
+                        done[(method, problem, seed)] = rec
+                        with QUALITY_RUNS.open("a") as f:
+                            f.write(json.dumps(rec) + "\n")
+                        best = min(v for v in rec["losses"] if v is not None)
+                        print(f"  {method} {problem} seed {seed}: best {best:.4g} ({rec['wall_s']:.0f} s)", flush=True)
+        finally:
+            _stop_ray()
     records = [r for (m, p, s), r in done.items() if s < seeds]
     scored = score(  # scoring's random-search anchor is the strategy named "random"
         [{**r, "strategy": "random" if r["strategy"] == "random-seq" else r["strategy"]} for r in records], budgets=[n])
     names = {"random-seq": "random"}
 
-    def runs(method):
+    def scores(method) -> dict:  # (problem, seed) -> score at n, for the runs held
         m = names.get(method, method)
-        return [scored.run_scores[(p, m, s, n)] for p in PROBLEMS for s in range(seeds)]
+        return {(p, s): v for (p, mm, s, b), v in scored.run_scores.items() if mm == m and b == n and s < seeds}
 
-    summary = {m: {"mean_score": statistics.mean(runs(m)), "runs": len(runs(m))} for m in methods}
+    def paired(a, b) -> dict:
+        sa, sb = scores(a), scores(b)
+        keys = sorted(set(sa) & set(sb))
+        return paired_test([sa[k] for k in keys], [sb[k] for k in keys])
+
+    summary = {}
+    for m in methods:
+        sm = scores(m)
+        if sm:
+            summary[m] = {"mean_score": statistics.mean(sm.values()), "runs": len(sm),
+                          "per_problem": {p: statistics.mean(v for (pp, _), v in sm.items() if pp == p)
+                                          for p in PROBLEMS if any(pp == p for pp, _ in sm)}}
     tests = {}
     for strat in ("tpe", "gp"):
-        tests[f"{strat}-ray2 vs {strat}-seq"] = paired_test(runs(f"{strat}-ray2"), runs(f"{strat}-seq"))
-        tests[f"{strat}-ray2 vs random"] = paired_test(runs(f"{strat}-ray2"), runs("random-seq"))
-        tests[f"{strat}-seq vs random"] = paired_test(runs(f"{strat}-seq"), runs("random-seq"))
+        pairs = [(f"{strat}-ray2", f"{strat}-seq"), (f"{strat}-ray2", "random-seq"), (f"{strat}-seq", "random-seq"),
+                 (f"{strat}-async2", f"{strat}-seq"), (f"{strat}-ray2", f"{strat}-async2")]
+        for a, b in pairs:
+            if a in summary and b in summary:
+                tests[f"{a} vs {'random' if b == 'random-seq' else b}"] = paired(a, b)
     return {"trials": n, "seeds": seeds, "problems": list(PROBLEMS), "delay_s": delay, "summary": summary,
             "tests": tests, "load_before": load_before, "load_after": _load()}
 
@@ -318,21 +351,30 @@ def _markdown(res: dict) -> str:
         lines += part("quality") + [f"Quality, {q['trials']} trials, {q['seeds']} seeds x {len(q['problems'])} problems "
                   f"({', '.join(q['problems'])}), Bayesmark score at {q['trials']} (100 = best seen), each evaluation "
                   f"{q['delay_s']} s (load average {q['load_before']} before, {q['load_after']} after):", "",
-                  "| run | mean score | runs |", "|---|---:|---:|"]
+                  "| run | mean score | " + " | ".join(q["problems"]) + " | runs |",
+                  "|---|---:|" + "---:|" * len(q["problems"]) + "---:|"]
         for m, row in q["summary"].items():
-            lines.append(f"| {m} | {row['mean_score']:.2f} | {row['runs']} |")
-        lines += ["", "Paired Wilcoxon signed-rank tests over (problem, seed) runs (two-sided):", "",
-                  "| comparison | mean score difference | wins / losses | p |", "|---|---:|---:|---:|"]
+            pp = row.get("per_problem", {})
+            cells = " | ".join(f"{pp[p]:.1f}" if p in pp else "" for p in q["problems"])
+            lines.append(f"| {m} | {row['mean_score']:.2f} | {cells} | {row['runs']} |")
+        lines += ["", "Paired Wilcoxon signed-rank tests over the (problem, seed) runs both sides hold (two-sided):",
+                  "", "| comparison | pairs | mean score difference | wins / losses | p |", "|---|---:|---:|---:|---:|"]
         for name, t in q["tests"].items():
-            lines.append(f"| {name} | {t['mean_diff']:+.2f} | {t['wins']} / {t['losses']} | {t['pvalue']:.3g} |")
+            lines.append(f"| {name} | {t['n']} | {t['mean_diff']:+.2f} | {t['wins']} / {t['losses']} | "
+                         f"{t['pvalue']:.3g} |")
         lines += ["", "-seq: the strategy in this process, one trial at a time; -ray2: through "
-                  "RayExecutor(max_concurrent=2), two trials at a time (the second proposed while the first runs)."]
+                  "RayExecutor(max_concurrent=2), two trials at a time (the second proposed while the first runs); "
+                  "-async2: the control without Ray, in-process ask/tell with two trials in flight, each told in "
+                  "the order it was asked (what Ray does when equal trials finish in turn). -ray2 against -async2 "
+                  "is Ray's own effect; -async2 against -seq is the strategy's under one pending trial."]
     return "\n".join(lines) + "\n"
 
 
 def _throughput_table(t: dict) -> list[str]:
-    lines = [f"Throughput, {t['trials']} trials, objective: {t['objective']}, one CPU per trial (load average "
-             f"{t['load_before']} before, {t['load_after']} after):", "",
+    runs = t.get("repeats", 1)
+    median = f", median of {runs} runs" if runs > 1 else ""
+    lines = [f"Throughput, {t['trials']} trials, objective: {t['objective']}, one CPU per trial{median} "
+             f"(load average {t['load_before']} before, {t['load_after']} after):", "",
              "| Ray CPUs | trials/s, whole run | trials/s, from the first trial's end | wall (s) |", "|---:|---:|---:|---:|"]
     for c in (1, 2):
         r = t[f"{c}_cpu"]
@@ -347,10 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=500, help="overhead: trials per run")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: runs per method")
     parser.add_argument("--throughput-trials", type=int, default=32)
+    parser.add_argument("--throughput-repeats", type=int, default=1, help="throughput: runs per CPU count (median)")
     parser.add_argument("--busy", action="store_true", help="throughput: 1 s of CPU work instead of a sleep")
     parser.add_argument("--quality-trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--delay", type=float, default=0.2, help="quality: seconds each evaluation sleeps")
+    parser.add_argument("--report-only", action="store_true", help="quality: score the runs held, run none")
     args = parser.parse_args(argv)
     logging.getLogger("hpo").setLevel(logging.ERROR)
     import optuna
@@ -374,11 +418,13 @@ def main(argv: list[str] | None = None) -> None:
         save()
     if args.part in ("throughput", "all"):
         print("throughput", flush=True)
-        res["throughput_busy" if args.busy else "throughput"] = {**stamp, **throughput(args.throughput_trials, args.busy)}
+        key = "throughput_busy" if args.busy else "throughput"
+        res[key] = {**stamp, **throughput(args.throughput_trials, args.busy, args.throughput_repeats)}
         save()
     if args.part in ("quality", "all"):
         print("quality", flush=True)
-        res["quality"] = {**stamp, **quality(args.quality_trials, args.seeds, args.delay)}
+        res["quality"] = {**stamp, **quality(args.quality_trials, args.seeds, args.delay,
+                                                  run=not args.report_only)}
         save()
     print(_markdown(res))
 
