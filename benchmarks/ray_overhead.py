@@ -271,22 +271,22 @@ def quality(n: int, seeds: int, delay: float, run: bool = True) -> dict:
             if r["budget"] == n:
                 done[(r["strategy"], r["benchmark"], r["seed"])] = r
     load_before = _load()
-    if run:
-        _start_ray(2)
+    todo = [(m, p, s) for s in range(seeds) for p in PROBLEMS for m in methods if (m, p, s) not in done] if run else []
+    if todo:
+        ray_needed = any(m.endswith("-ray2") for m, _, _ in todo)
+        if ray_needed:
+            _start_ray(2)
         try:
-            for seed in range(seeds):
-                for problem in PROBLEMS:
-                    for method in methods:
-                        if (method, problem, seed) in done:
-                            continue
-                        rec = _quality_run(method, problem, seed, n, delay)
-                        done[(method, problem, seed)] = rec
-                        with QUALITY_RUNS.open("a") as f:
-                            f.write(json.dumps(rec) + "\n")
-                        best = min(v for v in rec["losses"] if v is not None)
-                        print(f"  {method} {problem} seed {seed}: best {best:.4g} ({rec['wall_s']:.0f} s)", flush=True)
+            for method, problem, seed in todo:
+                rec = _quality_run(method, problem, seed, n, delay)
+                done[(method, problem, seed)] = rec
+                with QUALITY_RUNS.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                best = min(v for v in rec["losses"] if v is not None)
+                print(f"  {method} {problem} seed {seed}: best {best:.4g} ({rec['wall_s']:.0f} s)", flush=True)
         finally:
-            _stop_ray()
+            if ray_needed:
+                _stop_ray()
     records = [r for (m, p, s), r in done.items() if s < seeds]
     scored = score(  # scoring's random-search anchor is the strategy named "random"
         [{**r, "strategy": "random" if r["strategy"] == "random-seq" else r["strategy"]} for r in records], budgets=[n])
