@@ -472,7 +472,7 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
     by = {(r["dataset"], r["model"], r["family"], r["epochs"]): r for r in rows}
     grid = np.full((len(settings), len(columns)), np.nan)
     fig = plt.figure(figsize=(22, 8.5))
-    ax = fig.add_axes([0.04, 0.12, 0.36, 0.78])
+    ax = fig.add_axes([0.075, 0.12, 0.33, 0.78])
     for i, (d, m) in enumerate(settings):
         for j, (f, e) in enumerate(columns):
             r = by.get((d, m, f, e))
@@ -493,7 +493,7 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
             for method, style in (("plain", "o-"), (None, "s")):
                 rs = [r for r in runs if (r["dataset"], r["model"], r["family"]) == (dataset, model, family)
                       and ((r["method"] == "plain") == (method == "plain"))
-                      and r["method"] in ("plain", DEFAULTS) and r["seed"] in sz["seeds"]]
+                      and r["method"] in ("plain", DEFAULTS) and r["seed"] in sz["seeds"] and epochs in r["epochs"]]
                 if not rs:
                     continue
                 lrs = sorted({float(r["lr0"]) for r in rs})
@@ -509,7 +509,7 @@ def plot(rows: list[dict], runs: list[dict], path: Path, stage: str) -> None:
     plt.close(fig)
 
 
-def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> list[dict]:
+def summarize(stage: str, runs: list[dict] | None = None, note: str = "", name: str | None = None) -> list[dict]:
     runs = read_runs(stage) if runs is None else runs
     rows = score_cells(runs, stage)
     sz = stage_set(stage)
@@ -520,7 +520,7 @@ def summarize(stage: str, runs: list[dict] | None = None, note: str = "") -> lis
             "runs": len(runs), "cpu_s_runs": round(cpu_total, 1), "machine": machine(),
             "loadavg": os.getloadavg(), "batch": {d: load(d)["batch"] for d in sz["datasets"]}}
     out = {"meta": meta, "rows": rows}
-    name = "online_hypergrad_dev" if stage == "dev" else "online_hypergrad"
+    name = name or ("online_hypergrad_dev" if stage == "dev" else "online_hypergrad")
     if stage == "dev":
         out["chosen"] = choose_defaults(rows)
         meta["candidates"] = DEV_CANDIDATES
@@ -561,6 +561,10 @@ def main(argv=None) -> None:
                         f"(default {','.join(map(str, REPORT['epochs']))})")
     parser.add_argument("--seeds", help=f"report only: a declared cut of the seeds, e.g. 0,1 "
                         f"(default {','.join(map(str, REPORT['seeds']))})")
+    parser.add_argument("--datasets", help="report only: a declared cut of the datasets, e.g. digits")
+    parser.add_argument("--models", help="report only: a declared cut of the models, e.g. logreg,mlp")
+    parser.add_argument("--out", help="report only: results name (default online_hypergrad), e.g. for a cut grid: "
+                        "online_hypergrad_50ep writes online_hypergrad_50ep.json, _table.md and .png")
     parser.add_argument("--summarize", action="store_true", help="tables and figure from the saved runs only")
     parser.add_argument("--quick", action="store_true", help="not available: the benchmark has one size")
     parser.add_argument("--replot", action="store_true", help="same as --summarize")
@@ -572,23 +576,27 @@ def main(argv=None) -> None:
     if args.quick:
         parser.error("--quick: the hypergradient benchmark has one size; pass --families to run part of it")
     note = ""
-    for key in ("epochs", "seeds"):
+    for key in ("datasets", "models", "epochs", "seeds"):
         value = getattr(args, key)
         if value is None:
             continue
         if args.stage != "report":
             parser.error(f"--{key} cuts the report grid only; the dev set is declared in DEV")
         try:
-            chosen = [int(v) for v in value.split(",") if v]
+            chosen = [v if key in ("datasets", "models") else int(v) for v in value.split(",") if v]
         except ValueError:
             parser.error(f"--{key} takes a comma list of integers, got {value!r}")
         if not chosen or not set(chosen) <= set(REPORT[key]):
             parser.error(f"--{key} must pick from the report grid's {REPORT[key]}, got {value!r}")
-        _REDUCED[key] = sorted(chosen)
-        note += f" Reduced grid: {key} {sorted(chosen)} of the declared {REPORT[key]}."
+        _REDUCED[key] = [v for v in REPORT[key] if v in chosen]
+        note += f" Reduced grid: {key} {_REDUCED[key]} of the declared {REPORT[key]}."
+    if args.out is not None and (args.stage != "report" or not args.out.startswith("online_hypergrad")
+                                 or not args.out.replace("_", "").isalnum()):
+        parser.error(f"--out names the report's results: online_hypergrad followed by letters, digits or _, "
+                     f"got {args.out!r}")
     if not (args.summarize or args.replot):
         run_stage(args.stage, args.jobs, families)
-    summarize(args.stage, note=note)
+    summarize(args.stage, note=note, name=args.out)
 
 
 if __name__ == "__main__":
