@@ -78,11 +78,20 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _start_ray(num_cpus: int) -> None:
+def _start_ray(num_cpus: int, tries: int = 3) -> None:
+    """A fresh local Ray; on a starved machine its raylet sometimes dies while starting: try again."""
     import ray
 
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False)
+            return
+        except Exception as e:  # Ray raises a bare Exception for a node that timed out starting
+            ray.shutdown()
+            if attempt == tries:
+                raise
+            print(f"  Ray did not start ({str(e).splitlines()[0][:80]}); try {attempt + 1} of {tries}", flush=True)
 
 
 def _stop_ray() -> None:
