@@ -113,9 +113,13 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
         lines.append("| " + " | ".join(row) + " |")
 
     lines += ["", f"## Paired Wilcoxon tests at budget {b_main}", ""]
+    # Under 6 pairs a two-sided Wilcoxon test cannot reach p < 0.05, so few problems are paired by run.
+    unit = "problem" if len(sc.problems) >= 6 else "run"
+    what = ("problems (each problem's mean score over seeds)" if unit == "problem"
+            else "runs (problem, seed), since fewer than 6 problems cannot reach p < 0.05 as pairs")
     lines.append(
-        "Pairs are problems (each problem's mean score over seeds); Δ = mean score difference (first − second); "
-        "W/L = problems where the first scores higher/lower. p is two-sided and not corrected for multiple tests."
+        f"Pairs are {what}; Δ = mean score difference (first − second); "
+        f"W/L = pairs where the first scores higher/lower. p is two-sided and not corrected for multiple tests."
     )
     lines += ["", "| first | second | n | Δ score | W/L | p |", "|---|---|---|---|---|---|"]
     pairs = [(a, b) for a, b in PAIRS if a in sc.strategies and b in sc.strategies]
@@ -124,7 +128,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
     if rand:
         pairs += [(s, rand) for s in order if s not in RANDOM_NAMES and (s, rand) not in pairs]
     for a, b in pairs:
-        t = sc.wilcoxon(a, b, b_main)
+        t = sc.wilcoxon(a, b, b_main, unit=unit)
         lines.append(f"| {a} | {b} | {t['n']} | {_fmt(t['mean_diff'])} | {t['wins']}/{t['losses']} | {_fmt(t['pvalue'], 3)} |")
 
     lines += ["", "## Strategy overhead per trial", ""]

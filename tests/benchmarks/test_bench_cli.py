@@ -29,6 +29,7 @@ def test_run_resume_and_report(tmp_path):
     assert res.exit_code == 0, res.output
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| optuna-tpe | peer |" in md and "score@5" in md
+    assert "Pairs are runs (problem, seed)" in md and "| optuna-tpe | random | 4 |" in md  # 2 problems: runs paired
     for png in ("regret.png", "rank.png", "overhead.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     scores = json.loads((tmp_path / "rep" / "scores.json").read_text())
