@@ -111,6 +111,20 @@ def test_hypergrad_scoring_spread_ratio_and_gaps_by_hand(monkeypatch):
     assert r["best_gap"] == pytest.approx(0.42 / 0.4 - 1)
 
 
+def test_hypergrad_a_tuned_loss_of_zero_is_matched_only_by_zero(monkeypatch):
+    monkeypatch.setattr(online_hypergrad, "REPORT", {"datasets": ["d"], "models": ["m"], "epochs": [5, 15, 50],
+                                                     "seeds": [0]})
+    lrs = online_hypergrad.INITIAL_LRS["adam"]
+    plain = [_fake_run("adam", "plain", lr, 0, [1.0, 0.5, v]) for lr, v in zip(lrs, [0.9, 0.3, 0.0, 0.0, 0.0])]
+    hd = [_fake_run("adam", "hd", lr, 0, [0.8, 0.4, v]) for lr, v in zip(lrs, [0.0, 0.0, 0.0, 1e-6, 1e-5])]
+    at = {r["epochs"]: r for r in online_hypergrad.score_cells(plain + hd, "report")}
+    assert at[50]["best_fixed"] == 0.0
+    assert at[50]["best_gap"] == 0.0 and at[50]["median_gap"] == 0.0 and at[50]["meets_median"]
+    hd_pos = [_fake_run("adam", "hd", lr, 0, [0.8, 0.4, 1e-6]) for lr in lrs]
+    far = {r["epochs"]: r for r in online_hypergrad.score_cells(plain + hd_pos, "report")}[50]
+    assert far["median_gap"] == math.inf and not far["meets_median"]
+
+
 def test_hypergrad_cut_grid_runs_are_scored_only_where_every_seed_ran_that_long(tmp_path, monkeypatch):
     monkeypatch.setattr(online_hypergrad, "RESULTS", tmp_path)
     monkeypatch.setattr(online_hypergrad, "REPORT", {"datasets": ["d"], "models": ["m"], "epochs": [5, 15, 50],
