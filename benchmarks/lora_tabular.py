@@ -17,7 +17,7 @@ The cost is the row's measured CPU seconds up to that epoch.
 
 Build or extend the table (resumable, appends a line per finished run)::
 
-    nice -n 15 python -m benchmarks.lora_tabular build --n 240 --workers 2
+    nice -n 15 python -m benchmarks.lora_tabular build --n 200 --workers 2
 
 Example:
     >>> from benchmarks.lora_tabular import LoRATabular
@@ -78,7 +78,7 @@ def load_rows(path: str = str(TABLE_PATH)) -> tuple[dict, ...]:
     rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
     if not rows:
         raise FileNotFoundError(f"LoRA table {p} is missing or empty; build it with "
-                                "`nice -n 15 python -m benchmarks.lora_tabular build --n 240 --workers 2`")
+                                "`nice -n 15 python -m benchmarks.lora_tabular build --n 200 --workers 2`")
     return tuple(sorted(rows, key=lambda r: r["id"]))
 
 
@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Build the lora-minilm-tabular table (resumable).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--n", type=int, default=240, help="configurations in the table (the first is peft's defaults)")
+    b.add_argument("--n", type=int, default=200, help="configurations in the table (the first is peft's defaults)")
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--limit", type=int, default=None, help="train at most this many now")
     b.add_argument("--out", type=Path, default=TABLE_PATH)

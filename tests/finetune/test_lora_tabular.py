@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks.lora_tabular import TABLE_PATH, LoRATabular, table_space
+from benchmarks.lora_tabular import TABLE_PATH, LoRATabular, _configs, table_space
 
 
 def _row(i, config, errors, test_error=0.3):
@@ -65,6 +65,8 @@ def test_the_committed_table_is_real_and_multi_fidelity():
         assert [p["epoch"] for p in row["curve"]] == [1, 2, 3]
         assert all(0 <= p["error"] <= 1 and p["cpu_s"] > 0 for p in row["curve"])
     assert len({json.dumps(r["config"], sort_keys=True) for r in bench.rows}) == len(bench.rows)
+    assert [r["id"] for r in bench.rows] == list(range(200))  # the 200 configurations, none missing
+    assert [r["config"] for r in bench.rows] == _configs(200)  # the ones the build command draws
     errors = [r["curve"][-1]["error"] for r in bench.rows]
     assert max(errors) - min(errors) > 0.1  # the configurations matter
     assert TABLE_PATH.stat().st_size < 2_000_000
