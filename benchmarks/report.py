@@ -119,7 +119,7 @@ def markdown(sc: Scores, title: str = "Benchmark results", command: str | None =
             else "runs (problem, seed), since fewer than 6 problems cannot reach p < 0.05 as pairs")
     lines.append(
         f"Pairs are {what}; Δ = mean score difference (first − second); "
-        f"W/L = pairs where the first scores higher/lower. p is two-sided and not corrected for multiple tests."
+        "W/L = pairs where the first scores higher/lower. p is two-sided and not corrected for multiple tests."
     )
     lines += ["", "| first | second | n | Δ score | W/L | p |", "|---|---|---|---|---|---|"]
     pairs = [(a, b) for a, b in PAIRS if a in sc.strategies and b in sc.strategies]
