@@ -41,8 +41,7 @@ def test_rerun_reproduces_committed_runs(tmp_path):
             committed[rec["strategy"]] = rec
     run_suite(sorted(committed), ["branin"], seeds=[0], budget=50, out=tmp_path, jobs=1, progress=False)
     again = {r["strategy"]: r for r in load_results(tmp_path)}
-    head = {k: 20 for k in ("configs", "losses")}
     for name, rec in committed.items():
-        first = ({k: again[name][k][:n] for k, n in head.items()}, {k: rec[k][:n] for k, n in head.items()})
+        first = [{k: r[k][:20] for k in ("configs", "losses")} for r in (again[name], rec)]
         assert trajectory_difference(*first) is None, (name, trajectory_difference(*first))
         assert min(again[name]["losses"]) == pytest.approx(min(rec["losses"]), rel=1e-3), name
