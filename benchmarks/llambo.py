@@ -82,16 +82,21 @@ def _rss_gb(pid: int) -> float:
         return 0.0
 
 
-def _load_done(path: Path) -> set:
-    """Runs already recorded (a run whose endpoint failed is run again)."""
+def _load_done(path: Path, budget: int) -> set:
+    """Runs already recorded with at least ``budget`` trials (a run whose endpoint failed is run again)."""
     done = set()
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                if r.get("status", "ok") == "ok":
+                if r.get("status", "ok") == "ok" and len(r["losses"]) >= budget:
                     done.add((r["arm"], r["problem"], r["seed"]))
     return done
+
+
+def _seeds(text: str) -> list[int]:
+    """``"5"`` is seeds 0-4; ``"3,4"`` is seeds 3 and 4."""
+    return [int(x) for x in text.split(",")] if "," in text else list(range(int(text)))
 
 
 def _append(path: Path, record: dict) -> None:
@@ -153,8 +158,8 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     runs_path = out.with_name(out.name + "_runs.jsonl")
     runs_path.parent.mkdir(parents=True, exist_ok=True)
-    done = _load_done(runs_path)
-    problems, seeds = args.problems.split(","), range(args.seeds)
+    done = _load_done(runs_path, args.budget)
+    problems, seeds = args.problems.split(","), _seeds(args.seeds)
     models = [m for m in args.models.split(",") if m]
     servers, arms = {}, {}
     from hpo.strategies.llambo import LLMClient
@@ -402,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     r = sub.add_parser("run", help="run every arm (skips runs already in <out>_runs.jsonl), then report")
     r.add_argument("--models", default=",".join(MODELS), help="local model names, or 'env' for HPO_LLM_BASE_URL")
     r.add_argument("--problems", default=",".join(PROBLEMS))
-    r.add_argument("--seeds", type=int, default=5)
+    r.add_argument("--seeds", default="5", help="a count (5: seeds 0-4) or a list (3,4)")
     r.add_argument("--budget", type=int, default=max(BUDGETS))
     r.add_argument("--timeout", type=float, default=600.0, help="seconds per LLM call (the machine is shared)")
     r.add_argument("--cache", default=None, help="response cache folder (default HPO_LLM_CACHE or ~/.cache/hpo/llm)")

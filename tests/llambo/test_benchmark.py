@@ -20,11 +20,16 @@ def test_a_run_whose_endpoint_failed_is_neither_scored_nor_counted_done(tmp_path
     lines = [_run("random", 0, [3.0, 2.0]), _run("llambo[m]", 0, [9.0, 9.0], status="endpoint_failed"),
              _run("llambo[m]", 1, [1.0, 1.0], status="ok")]
     runs.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert bench._load_done(runs) == {("random", "p", 0), ("llambo[m]", "p", 1)}
+    assert bench._load_done(runs, 2) == {("random", "p", 0), ("llambo[m]", "p", 1)}
+    assert bench._load_done(runs, 25) == set()  # a run shorter than the budget asked for is run again
     scored = bench._records(tmp_path / "x")
     assert sorted((r["arm"], r["seed"]) for r in scored) == [("llambo[m]", 1), ("random", 0)]
     runs.write_text(runs.read_text() + json.dumps(_run("llambo[m]", 0, [2.0, 0.5], status="ok")) + "\n")
-    assert ("llambo[m]", "p", 0) in bench._load_done(runs)  # the rerun that worked counts
+    assert ("llambo[m]", "p", 0) in bench._load_done(runs, 2)  # the rerun that worked counts
+
+
+def test_seeds_are_a_count_or_a_list():
+    assert bench._seeds("3") == [0, 1, 2] and bench._seeds("3,4") == [3, 4]
 
 
 def test_shorter_runs_are_scored_at_the_budgets_they_reach():
