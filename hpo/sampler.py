@@ -146,6 +146,9 @@ class StrategySampler(BaseSampler):
         with self._lock:
             strategy = self._strategy_for(space, direction)
             config = strategy.ask(_study_history(study, trial.number), 1)[0]
+            attrs = strategy.proposal_attrs() if hasattr(strategy, "proposal_attrs") else {}
+        for key, value in attrs.items():  # e.g. auto's proposed_by: which strategy proposed this trial
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)
         return {k: v for k, v in config.items() if k in search_space}
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,

@@ -67,7 +67,7 @@ from hpo.trial import ObjectiveValueError, Trial, TrialOutcome, check_value, eva
 __all__ = ["Study", "create_study", "load_study", "StudyNotFoundError", "ObjectiveValueError",
            "StudySpec", "TrialBudget", "DEFAULT_STRATEGY", "OWNER_ATTR"]
 
-DEFAULT_STRATEGY = "random"  # the strategy of a new study when none is given (Study, create_study, hpo run)
+DEFAULT_STRATEGY = "auto"  # the strategy of a new study when none is given (Study, create_study, hpo run)
 
 _log = logging.getLogger("hpo")
 _optuna_log = logging.getLogger("optuna.study.study")

@@ -338,8 +338,22 @@ def test_reopening_with_another_strategy_or_seed_is_an_error(tmp_path):
 def test_the_default_strategy_is_one_constant():
     from hpo.study import DEFAULT_STRATEGY
 
+    assert DEFAULT_STRATEGY == "auto"
     assert hpo.Study(space=SPACE).strategy == DEFAULT_STRATEGY
     assert hpo.create_study(space=SPACE).strategy == DEFAULT_STRATEGY
+
+
+def test_a_study_stored_before_the_default_changed_resumes_with_its_own_strategy(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    hpo.create_study(space=SPACE, strategy="random", storage=url, study_name="old", seed=3).optimize(
+        lambda t: t.params["x"] ** 2, n_trials=2)
+    resumed = hpo.create_study(space=SPACE, storage=url, study_name="old", load_if_exists=True)
+    assert resumed.strategy == "random"
+    fresh = hpo.create_study(space=SPACE, storage=url, study_name="new", seed=3)
+    fresh.optimize(lambda t: t.params["x"] ** 2, n_trials=2)
+    assert fresh.strategy == "auto"
+    assert [t.user_attrs.get("proposed_by") for t in fresh.optuna_study.trials] == ["botorch", "botorch"]
+    assert "proposed_by" not in resumed.optuna_study.trials[0].user_attrs
 
 
 def test_load_study_never_creates_a_database(tmp_path):
