@@ -98,7 +98,7 @@ def refined_rates(fixed: dict[float, float]) -> list[float]:
 
 
 # Hypergradient settings tried on the development set: per family, name -> constructor keyword arguments.
-_BETAS, _HORIZONS = (0.1, 0.2, 0.3, 0.5), (1, 100)
+_BETAS, _HORIZONS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9), (1, 10, 100)
 DEV_CANDIDATES = {family: {f"multiplicative beta={b:g} horizon={h}": {"hypergrad_lr": b, "hypergrad_horizon": h,
                                                                       "hypergrad_mode": "multiplicative"}
                            for b in _BETAS for h in _HORIZONS} for family in FAMILIES}

@@ -49,7 +49,7 @@ Example:
     >>> import torch
     >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
     >>> opt = SGDHD([w], lr=1e-3)
-    >>> for _ in range(20):
+    >>> for _ in range(8):
     ...     opt.zero_grad()
     ...     (w ** 2).sum().backward()
     ...     _ = opt.step()
@@ -73,7 +73,7 @@ _MODES = ("multiplicative", "additive")
 # the development set (benchmarks/results/online_hypergrad_dev_table.md; HypergradLR on AdamW); additive: the
 # ICLR 2018 paper's.
 DEFAULT_HYPERGRAD = {
-    "multiplicative": {"SGDHD": (0.5, 100), "SGDNHD": (0.5, 1), "AdamHD": (0.5, 1), "HypergradLR": (0.5, 1)},
+    "multiplicative": {"SGDHD": (0.9, 100), "SGDNHD": (0.7, 1), "AdamHD": (0.9, 1), "HypergradLR": (0.9, 1)},
     "additive": {"SGDHD": (1e-3, 1), "SGDNHD": (1e-3, 1), "AdamHD": (1e-7, 1), "HypergradLR": (1e-3, 1)},
 }
 _TINY_MULTIPLICATIVE = 1e-3

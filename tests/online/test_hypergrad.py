@@ -159,7 +159,7 @@ def test_multiplicative_rule_is_invariant_to_the_scale_of_the_loss(make):
 def test_small_lr_grows_on_a_consistent_descent(make):
     w = torch.nn.Parameter(torch.full((10,), 5.0))
     opt = make([w])
-    for _ in range(12):  # before the momentum methods overshoot the minimum
+    for _ in range(7):  # before the momentum methods overshoot the minimum
         opt.zero_grad()
         (w ** 2).sum().backward()
         opt.step()
