@@ -81,10 +81,13 @@ def available_peers() -> list[str]:
 
 
 def peer_versions() -> dict[str, str]:
+    """The versions of the optimisers and of the numerical stack under them (a run's results
+    depend on both: an extra's install can move numpy or scipy)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("optuna", "hyperopt", "smac", "hebo", "ax-platform", "botorch", "ConfigSpace"):
+    for pkg in ("optuna", "hyperopt", "smac", "hebo", "ax-platform", "botorch", "ConfigSpace",
+                "numpy", "scipy", "scikit-learn", "torch"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

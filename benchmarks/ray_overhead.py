@@ -13,8 +13,9 @@
    ``num_cpus=2`` (one CPU per trial): trials per second and the speed-up. The objective
    sleeps (a trial waiting on I/O or a GPU): its speed-up holds on a loaded machine. With
    ``--busy`` it computes for 1 s instead, which needs two idle cores.
-3. Quality under concurrency: TPE and GP through ``RayExecutor(max_concurrent=2)`` against
-   the same strategy run sequentially in-process and against random search, 50 trials,
+3. Quality under concurrency: TPE, GP and auto (the default) through
+   ``RayExecutor(max_concurrent=2)`` against the same strategy run sequentially in-process
+   and against random search, 50 trials,
    10 seeds, 3 problems (branin, hartmann6, levy4; each evaluation sleeps 0.2 s so that two
    trials really overlap). A control without Ray (``-async2``: in-process ask/tell with two
    trials in flight) separates what Ray does from what one pending trial does to the
@@ -57,6 +58,7 @@ OUT_JSON, OUT_MD = RESULTS / "ray_overhead.json", RESULTS / "ray_overhead.md"
 QUALITY_RUNS = RESULTS / "ray_overhead_quality.jsonl"
 PROBLEMS = ("branin", "hartmann6", "levy4")
 SPACE = {"x": hpo.Float(-5.0, 5.0)}
+QUALITY_STRATEGIES = ("tpe", "gp", "auto")
 
 
 def _trivial(trial):
@@ -272,7 +274,7 @@ def quality(n: int, seeds: int, delay: float, run: bool = True) -> dict:
     pairs the (problem, seed) runs both sides have, and says how many."""
     from benchmarks.scoring import paired_test, score
 
-    methods = ("random-seq", "tpe-seq", "gp-seq", "tpe-ray2", "gp-ray2", "tpe-async2", "gp-async2")
+    methods = ("random-seq", *(f"{s}-{how}" for how in ("seq", "ray2", "async2") for s in QUALITY_STRATEGIES))
     done = {}
     if QUALITY_RUNS.exists():
         for line in QUALITY_RUNS.read_text().splitlines():
@@ -318,7 +320,7 @@ def quality(n: int, seeds: int, delay: float, run: bool = True) -> dict:
                           "per_problem": {p: statistics.mean(v for (pp, _), v in sm.items() if pp == p)
                                           for p in PROBLEMS if any(pp == p for pp, _ in sm)}}
     tests = {}
-    for strat in ("tpe", "gp"):
+    for strat in QUALITY_STRATEGIES:
         pairs = [(f"{strat}-ray2", f"{strat}-seq"), (f"{strat}-ray2", "random-seq"), (f"{strat}-seq", "random-seq"),
                  (f"{strat}-async2", f"{strat}-seq"), (f"{strat}-ray2", f"{strat}-async2")]
         for a, b in pairs:
