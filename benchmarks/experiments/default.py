@@ -248,7 +248,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
                    strategies=["auto", "auto-2jobs"])
         lines += ["## Two workers against one", "", "auto with `n_jobs=2` (two worker processes on one study) "
                   "against sequential auto at equal trials, test half, paired over (problem, seed) runs:", "",
-                  "| budget | n_jobs=2 | n_jobs=1 | difference | p | better/worse | runs |", "|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| budget | n_jobs=2, mean of its runs | n_jobs=1, mean of its runs | difference over the paired runs "
+                  "| p | better/worse | runs |", "|---:|---:|---:|---:|---:|---:|---:|"]
         data["parallel"] = {}
         for b in sc.budgets:
             w = sc.wilcoxon("auto-2jobs", "auto", b, unit="run")
