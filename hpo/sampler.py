@@ -23,6 +23,7 @@ import copy
 import json
 import logging
 import threading
+import time
 from typing import Any, Mapping, Sequence
 
 import optuna
@@ -34,10 +35,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.space import Space
 from hpo.strategies import BaseStrategy, History, Strategy, make_strategy
+from hpo.strategies.base import blind_trials
 
 __all__ = ["StrategySampler"]
 
 _log = logging.getLogger("hpo")
+_SETTLE_MAX_S = 2.0  # the longest a proposal waits for a concurrent worker's params
 
 
 def _study_history(study: optuna.Study, number: int) -> History:
@@ -54,6 +57,33 @@ def _study_history(study: optuna.Study, number: int) -> History:
         return [t for t in trials if t.number != number]
 
     return History(load=load, asking=number)
+
+
+def _taken_meanwhile(study: optuna.Study, history: History, space: Space, config: Mapping[str, Any],
+                     waited: float) -> History | None:
+    """A fresh history if a worker that was choosing params while ``config`` was proposed
+    (a blind trial of ``history``) chose the very same ones, else None.
+
+    A deterministic strategy guesses what such workers receive and skips it
+    (:meth:`~hpo.strategies.BaseStrategy.blind_pending`); the guess fails when that worker
+    read an older history. Their params are awaited for at most about as long as this
+    proposal took (they started first), then compared.
+    """
+    blind = {t.number for t in blind_trials(space, history)}
+    if not blind:
+        return None
+    deadline = time.monotonic() + min(_SETTLE_MAX_S, max(0.05, 2 * waited))
+    names = set(space.names)
+    while True:
+        fresh = _study_history(study, history.asking)
+        still = {t.number for t in blind_trials(space, fresh)} & blind
+        for t in fresh:
+            if t.number in blind and t.number not in still:
+                if {k: v for k, v in t.params.items() if k in names} == dict(config):
+                    return fresh
+        if not still or time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
 
 
 class StrategySampler(BaseSampler):
@@ -145,7 +175,12 @@ class StrategySampler(BaseSampler):
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
         with self._lock:
             strategy = self._strategy_for(space, direction)
-            config = strategy.ask(_study_history(study, trial.number), 1)[0]
+            history, t0 = _study_history(study, trial.number), time.monotonic()
+            config = strategy.ask(history, 1)[0]
+            if history._trials is not None:  # the strategy read the study (random search does not)
+                fresh = _taken_meanwhile(study, history, space, config, time.monotonic() - t0)
+                if fresh is not None:
+                    config = strategy.ask(fresh, 1)[0]
             attrs = strategy.proposal_attrs() if hasattr(strategy, "proposal_attrs") else {}
         for key, value in attrs.items():  # e.g. auto's proposed_by: which strategy proposed this trial
             study._storage.set_trial_user_attr(trial._trial_id, key, value)

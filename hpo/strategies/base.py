@@ -55,7 +55,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.space import Space
 from hpo.strategies.params import Check, check_params
 
-__all__ = ["Strategy", "BaseStrategy", "History", "Observation", "next_number"]
+__all__ = ["Strategy", "BaseStrategy", "History", "Observation", "next_number", "blind_trials"]
 
 _PENDING = (TrialState.RUNNING, TrialState.WAITING)
 
@@ -309,15 +309,7 @@ class BaseStrategy:
         A deterministic strategy that sees k of them skips its first k candidates (they are
         what those workers receive), so two workers asking at once get different points.
         """
-        history = History.of(history)
-        asking = history.asking
-
-        def blind(t: FrozenTrial) -> bool:
-            if t.params:
-                return not _complete(self.space, t.params)
-            return not t.system_attrs.get("fixed_params")
-
-        return sum(1 for t in history if t.state in _PENDING and t.number < asking and blind(t))
+        return len(blind_trials(self.space, history))
 
     def _rng(self, history: Sequence[FrozenTrial]) -> np.random.Generator:
         """A generator seeded by the strategy seed and the number of the trial being proposed.
@@ -370,6 +362,20 @@ class BaseStrategy:
             return self.space.validate({k: values[k] for k in self.space.active_names(values) if k in values})
         except ValueError:
             return None
+
+
+def blind_trials(space: Space, history: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The running trials numbered before :attr:`History.asking` whose params in ``space``
+    are not chosen or not all written yet (see :meth:`BaseStrategy.blind_pending`)."""
+    history = History.of(history)
+    asking = history.asking
+
+    def blind(t: FrozenTrial) -> bool:
+        if t.params:
+            return not _complete(space, t.params)
+        return not t.system_attrs.get("fixed_params")
+
+    return [t for t in history if t.state in _PENDING and t.number < asking and blind(t)]
 
 
 def _complete(space: Space, params: Mapping[str, Any]) -> bool:
