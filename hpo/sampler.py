@@ -177,7 +177,7 @@ class StrategySampler(BaseSampler):
             strategy = self._strategy_for(space, direction)
             history, t0 = _study_history(study, trial.number), time.monotonic()
             config = strategy.ask(history, 1)[0]
-            if history._trials is not None:  # the strategy read the study (random search does not)
+            if history.loaded:  # the strategy read the study (random search does not)
                 fresh = _taken_meanwhile(study, history, space, config, time.monotonic() - t0)
                 if fresh is not None:
                     config = strategy.ask(fresh, 1)[0]

@@ -167,6 +167,11 @@ class History(Sequence[FrozenTrial]):
         return self._trials
 
     @property
+    def loaded(self) -> bool:
+        """Whether the trials have been read (a strategy looked at them)."""
+        return self._trials is not None
+
+    @property
     def asking(self) -> int:
         """The number of the trial being proposed."""
         if self._asking is None:
