@@ -16,9 +16,9 @@
 3. Quality under concurrency: TPE, GP and auto (the default) through
    ``RayExecutor(max_concurrent=2)`` against the same strategy run sequentially in-process
    and against random search, 50 trials, 10 seeds, 3 problems (branin, hartmann6, levy4;
-   each evaluation sleeps 0.2 s so that two trials really overlap). A control without Ray (``-async2``: in-process ask/tell with two
-   trials in flight) separates what Ray does from what one pending trial does to the
-   strategy. Bayesmark scores at 50 trials (``benchmarks.scoring``), paired Wilcoxon tests
+   each evaluation sleeps 0.2 s so that two trials really overlap). A control without Ray
+   (``-async2``: in-process ask/tell with two trials in flight) separates what Ray does
+   from what one pending trial does to the strategy. Bayesmark scores at 50 trials (``benchmarks.scoring``), paired Wilcoxon tests
    over the 30 (problem, seed) runs. No default was chosen here: strategies,
    problems and settings are the suite's, fixed before the run.
 

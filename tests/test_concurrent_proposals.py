@@ -3,6 +3,7 @@
 import time
 
 import optuna
+import pytest
 
 import hpo
 from hpo.sampler import StrategySampler
@@ -33,27 +34,17 @@ def _running_blind_trial(study):
     return study._storage.create_new_trial(study._study_id)
 
 
-def test_a_concurrent_worker_choosing_the_same_point_makes_the_proposal_ask_again():
+@pytest.mark.parametrize("theirs, ours, asks", [(0.25, 0.75, 2), (0.5, 0.25, 1)], ids=["same-point", "other-point"])
+def test_a_proposal_equal_to_what_a_concurrent_worker_chose_is_asked_again(theirs, ours, asks):
     strategy = FirstUnseen()
     study = optuna.create_study(sampler=StrategySampler(strategy, space=SPACE, seed=0))
     other = _running_blind_trial(study)
-    # while this worker proposes, the other one writes the point it chose: the same 0.25
+    # while this worker proposes, the other one writes the point it chose
     strategy.on_propose = lambda: (study._storage.set_trial_param(
-        other, "x", 0.25, SPACE.distributions["x"]), setattr(strategy, "on_propose", None))
+        other, "x", theirs, SPACE.distributions["x"]), setattr(strategy, "on_propose", None))
     trial = study.ask()
-    assert trial.suggest_float("x", 0, 1) == 0.75
-    assert strategy.asked == 2
-
-
-def test_a_different_point_is_kept_without_asking_again():
-    strategy = FirstUnseen()
-    study = optuna.create_study(sampler=StrategySampler(strategy, space=SPACE, seed=0))
-    other = _running_blind_trial(study)
-    strategy.on_propose = lambda: (study._storage.set_trial_param(
-        other, "x", 0.5, SPACE.distributions["x"]), setattr(strategy, "on_propose", None))
-    trial = study.ask()
-    assert trial.suggest_float("x", 0, 1) == 0.25
-    assert strategy.asked == 1
+    assert trial.suggest_float("x", 0, 1) == ours
+    assert strategy.asked == asks
 
 
 def test_a_worker_that_never_writes_its_params_delays_the_proposal_only_briefly():
