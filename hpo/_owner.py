@@ -4,6 +4,10 @@ Every trial hpo creates records its owner: host name, boot id, pid and the proce
 time. A RUNNING trial whose owner lived on this host and is gone (no such pid, a different
 process under a reused pid, a zombie, or a previous boot) can be failed at once instead of
 waiting for optuna's heartbeat grace period. Owners on other hosts are left to the heartbeat.
+
+A pool worker's owner also names its supervisor (the study's process that started it): while
+the supervisor lives, it is the one that records why the worker died (a signal, an exit code),
+so nobody else reaps that worker's trials with a vaguer reason first.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import socket
 from functools import lru_cache
 
-__all__ = ["current_owner", "owner_alive", "describe_owner"]
+__all__ = ["current_owner", "owner_alive", "describe_owner", "set_supervisor", "supervisor_watching"]
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +45,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
 
 
 _cache: dict[int, dict] = {}
+_supervisor: dict[int, dict] = {}  # pid -> its supervisor's owner; keyed by pid so a forked child does not inherit it
 
 
 def current_owner() -> dict:
@@ -52,7 +57,26 @@ def current_owner() -> dict:
         owner = {"host": _host(), "boot": _boot_id(), "pid": pid, "start": stat[1] if stat else None}
         _cache.clear()
         _cache[pid] = owner
-    return dict(owner)
+    owner = dict(owner)
+    if pid in _supervisor:
+        owner["supervisor"] = dict(_supervisor[pid])
+    return owner
+
+
+def set_supervisor(owner: dict) -> None:
+    """Name the process that supervises this one (a pool's study process, as its ``current_owner()``);
+    the owner of every trial this process creates from now on carries it."""
+    _supervisor.clear()
+    _supervisor[os.getpid()] = {k: owner.get(k) for k in ("host", "boot", "pid", "start")}
+
+
+def supervisor_watching(owner: dict | None, known: bool) -> bool:
+    """Whether a dead owner's trials are its supervisor's to fail: the supervisor lives, and
+    this is not the supervisor's own sweep for the dead (``known=False`` in the supervisor)."""
+    sup = owner.get("supervisor") if isinstance(owner, dict) else None
+    if not isinstance(sup, dict) or owner_alive(sup) is not True:
+        return False
+    return known or sup.get("pid") != os.getpid()
 
 
 def owner_alive(owner: dict | None) -> bool | None:

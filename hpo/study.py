@@ -55,7 +55,7 @@ import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo._owner import current_owner, describe_owner, owner_alive
+from hpo._owner import current_owner, describe_owner, owner_alive, supervisor_watching
 from hpo.sampler import StrategySampler
 from hpo.pruners import make_pruner
 from hpo.space import Space
@@ -574,8 +574,10 @@ class Study:
         ``known`` maps pids of processes the caller saw die (a pool's workers) to the reason;
         their trials count as failed trials. Trials of processes on this host that no longer
         exist (the study's process was killed) are marked interrupted as well, so that
-        ``optimize(max_trials=...)`` runs them again. Trials on other hosts are left to the
-        heartbeat. Returns the trials it failed.
+        ``optimize(max_trials=...)`` runs them again, except a pool worker's while the pool's
+        process lives: the pool fails those with the reason it saw (only its own sweep with
+        no ``known`` takes them). Trials on other hosts are left to the heartbeat. Returns the
+        trials it failed.
         """
         storage, study_id = self._trial_store, self._optuna._study_id
         failed = []
@@ -584,7 +586,7 @@ class Study:
             pid = owner.get("pid") if isinstance(owner, dict) else None
             if known and pid in known and owner_alive(owner) is not True:
                 reason, interrupted = known[pid], False
-            elif owner_alive(owner) is False:
+            elif owner_alive(owner) is False and not supervisor_watching(owner, known is not None):
                 reason = (f"{describe_owner(owner)} is gone: it was killed, crashed or exited before "
                           "finishing this trial")
                 interrupted = True

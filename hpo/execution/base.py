@@ -26,7 +26,8 @@ What a Job offers (all public, nothing reaches into the Study's private state):
   worker returns a Job on the study reopened there. An in-memory study is moved to a
   temporary journal file first, because memory cannot be shared.
 - ``study.fail_dead_trials(known)``: a worker the executor saw die has its RUNNING trials
-  FAILED with the reason (``known = {pid: "why"}``); optimize also runs it before and after.
+  FAILED with the reason (``known = {pid: "why"}``); optimize also runs it before and after,
+  and that sweep fails any other RUNNING trial whose process on this host is gone.
 
 Example: an executor that runs trials one after another in this process::
 

@@ -14,8 +14,9 @@ keeps a study whole when processes die:
   starting a worker, and a worker opens its own (``mp_context="forkserver"``/``"spawn"``
   avoid forking the caller altogether, for picklable objectives);
 - a worker that dies for any reason (kill -9, segfault, out of memory, ``os._exit``, any
-  exit code including 0) has its RUNNING trial FAILED at once with the reason, and a new
-  worker takes its place while the budget lasts.
+  exit code including 0) has its RUNNING trial FAILED at once with the reason the pool saw
+  (each worker's trials name the pool's process as supervisor, so no other process reaps
+  them first with a vaguer one), and a new worker takes its place while the budget lasts.
 
 Example:
     >>> import hpo
@@ -43,6 +44,7 @@ from typing import Any
 
 from optuna.storages import RDBStorage
 
+from hpo._owner import current_owner, set_supervisor
 from hpo.execution.base import Job, JobSpec
 from hpo.storage import redact
 from hpo.trial import signal_name
@@ -143,7 +145,7 @@ class _Pool:
         receiver, sender = self.ctx.Pipe(duplex=False)
         done, claims = self.ctx.Value("b", 0, lock=False), self.ctx.Value("i", 0, lock=False)
         process = self.ctx.Process(target=_worker_main, name="hpo-worker",
-                                   args=(self.spec, os.getpid(), self.stop_event, done, claims, sender))
+                                   args=(self.spec, current_owner(), self.stop_event, done, claims, sender))
         try:
             process.start()
         except Exception as e:
@@ -265,8 +267,9 @@ def _die_with_parent(study_process: int) -> int:
     return parent
 
 
-def _worker_main(spec: JobSpec, study_process: int, stop, done, claims, conn) -> None:
-    parent = _die_with_parent(study_process)
+def _worker_main(spec: JobSpec, supervisor: dict, stop, done, claims, conn) -> None:
+    parent = _die_with_parent(supervisor["pid"])
+    set_supervisor(supervisor)
     storage = spec.study.storage
     if isinstance(storage, RDBStorage):
         storage.engine.dispose(close=False)  # an inherited engine: never touch the parent's connections

@@ -112,6 +112,28 @@ def test_load_study_fails_running_trials_whose_process_is_gone(tmp_path):
     assert len(loaded.get_trials([TrialState.COMPLETE])) == 5 and len(loaded.trials) == 8
 
 
+def test_a_dead_workers_trial_is_left_to_its_living_supervisor(tmp_path):
+    """A pool records why its worker died; other sweeps must not reap the trial first."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = hpo.create_study(space=SPACE, storage=url, study_name="s", seed=0)
+    me = study.storage.get_trial(study.ask().optuna_trial._trial_id).system_attrs[OWNER_ATTR]
+    dead_worker = dict(me, start=1)
+    supervised = study.ask()
+    study.storage.set_trial_system_attr(supervised.optuna_trial._trial_id, OWNER_ATTR,
+                                        dict(dead_worker, supervisor=me))
+    orphan = study.ask()  # its supervisor is gone too: anyone may reap it
+    study.storage.set_trial_system_attr(orphan.optuna_trial._trial_id, OWNER_ATTR,
+                                        dict(dead_worker, supervisor=dead_worker))
+
+    code = f"import hpo; hpo.load_study(study_name='s', storage={url!r})"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert study.storage.get_trial(supervised.optuna_trial._trial_id).state == TrialState.RUNNING
+    assert study.storage.get_trial(orphan.optuna_trial._trial_id).state == TrialState.FAIL
+    assert study.fail_dead_trials({12345: "not this one"}) == []  # the pool's sweep for another worker
+    failed = study.fail_dead_trials()  # the supervisor's own sweep after its pool
+    assert [t.number for t in failed] == [supervised.number] and "is gone" in failed[0].user_attrs["error"]
+
+
 # --- secrets ----------------------------------------------------------------------------
 
 SECRET = "S3cretPassw0rd"
