@@ -14,7 +14,11 @@ run``):
 * ``overhead``: auto and botorch for 200 trials on three cheap test problems (the runner's
   per-trial CPU time, ``overhead_cpu_s``, at 40 and 200 trials);
 * ``variants``: botorch with and without L-BFGS refinement of the acquisition on five dev
-  problems (how its default was chosen).
+  problems (how its default was chosen);
+* ``candidates``: botorch settings that may replace auto's default, on the dev half, seeds
+  0-2, 40 trials: hyperparameters refitted after every trial (``refit="every"``, as Ax
+  does), alone and with L-BFGS refinement of the acquisition; paired with auto's first 40
+  trials on the same (problem, seed).
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
@@ -48,7 +52,10 @@ _FOLDER = RESULTS / "default"
 _VARIANTS = {
     "auto-2jobs": Variant("auto", n_jobs=2),
     "botorch-lbfgs": Variant("botorch", {"num_restarts": 2, "maxiter": 10}),
+    "botorch-refit": Variant("botorch", {"refit": "every"}),
+    "botorch-refit-lbfgs": Variant("botorch", {"refit": "every", "num_restarts": 4, "maxiter": 30}),
 }
+CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 
 SWEEPS = {
@@ -59,6 +66,7 @@ SWEEPS = {
     "parallel": (Sweep(("auto-2jobs",), tuple(TEST), tuple(range(5)), 40, _VARIANTS),),
     "overhead": (Sweep(("auto", "botorch"), OVERHEAD_PROBLEMS, (0,), 200),),
     "variants": (Sweep(("botorch", "botorch-lbfgs"), VARIANT_PROBLEMS, (0, 1), 40, _VARIANTS),),
+    "candidates": (Sweep(CANDIDATES, tuple(DEV), (0, 1, 2), 40, _VARIANTS),),
 }
 
 
@@ -186,6 +194,30 @@ def _variants(records: list[dict]) -> tuple[list[str], dict]:
     return lines, data
 
 
+def _candidates(records: list[dict]) -> tuple[list[str], dict]:
+    dev = [r for r in records if r["benchmark"] in DEV and r["budget"] in (40, 100)]
+    if not any(r["strategy"] in CANDIDATES for r in dev):
+        return ["(no runs yet)", ""], {}
+    sc = score(dev, budgets=(10, 20, 40), strategies=["auto", *CANDIDATES])
+    lines = ["Each candidate against auto (today's rule: botorch with its defaults) at equal trials, dev half, "
+             "paired over (problem, seed) runs; CPU per trial over trials 1-40:", "",
+             "| candidate | budget | candidate, mean | auto, mean | difference | p | better/worse | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    data: dict = {}
+    for c in CANDIDATES:
+        for b in sc.budgets:
+            w = sc.wilcoxon(c, "auto", b, unit="run")
+            if not w["n"]:
+                continue
+            data[f"{c}@{b}"] = w
+            lines.append(f"| {c} | {b} | {sc.summary[(c, b)]['mean']:.1f} | {sc.summary[('auto', b)]['mean']:.1f} | "
+                         f"{w['mean_diff']:+.1f} | {_p(w['pvalue'])} | {w['wins']}/{w['losses']} | {w['n']} |")
+    cpu = {s: _cpu_ms(dev, s, DEV, 0, 40) for s in ("auto", *CANDIDATES)}
+    data["cpu_ms"] = cpu
+    lines += ["", "CPU per trial, trials 1-40: " + ", ".join(f"{s} {_fmt(v, 0)} ms" for s, v in cpu.items()), ""]
+    return lines, data
+
+
 def _plot(halves: dict[str, Scores], path: Path) -> None:
     import matplotlib
 
@@ -213,7 +245,7 @@ def _plot(halves: dict[str, Scores], path: Path) -> None:
 def write_report(records: list[dict], folder: Path, command: str) -> Path:
     meta = machine()
     commits = sorted({r.get("git_commit", "")[:7] for r in records if r.get("git_commit")})
-    seq = sorted({r["strategy"] for r in records if r["strategy"] not in ("botorch-lbfgs", "auto-2jobs")}, key=_key)
+    seq = sorted({r["strategy"] for r in records if r["strategy"] not in _VARIANTS}, key=_key)
     lines = ["# The default strategy (`auto`) against its peers", "",
              f"Produced by `{command}` (the runs: `python -m benchmarks.experiments.default run`); report written "
              f"{meta['date']} on {describe(meta, ('optuna', 'smac', 'botorch', 'ax-platform', 'hebo'))}; runs made at "
@@ -265,6 +297,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
               f"181-200 from 200-trial runs on {', '.join(OVERHEAD_PROBLEMS)}:", ""] + o_lines
     v_lines, data["variants"] = _variants(records)
     lines += ["## How botorch's acquisition search was chosen (dev problems)", ""] + v_lines
+    c_lines, data["candidates"] = _candidates(records)
+    lines += ["## Candidate defaults for auto (dev half)", ""] + c_lines
     if halves:
         _plot(halves, folder / "scores.png")
         lines += ["![score against budget, test and dev halves](scores.png)", ""]

@@ -95,6 +95,9 @@ class BoTorchStrategy(BaseStrategy):
             as many from the priors).
         local_rounds: rounds of batched search around the best candidates, each at a
             scale 2.5 times smaller.
+        refit: when the GP hyperparameters are fitted again: ``"schedule"`` (at the points of
+            :func:`refit_point`) or ``"every"`` (after every finished trial up to 128, then the
+            schedule), as Ax does; each fit is warm-started, so it costs a few ms per trial.
 
     Example:
         >>> import hpo
@@ -118,16 +121,18 @@ class BoTorchStrategy(BaseStrategy):
         "local_scale": Real(0),
         "fit_maxiter": Integer(1),
         "local_rounds": Integer(0),
+        "refit": Choice("schedule", "every"),
     }
 
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
                  num_restarts: int = 4, maxiter: int = 0, max_train: int = 250, y_transform: str = "power",
                  mc_samples: int = 128, local_scale: float = 0.1, fit_maxiter: int = 20,
-                 local_rounds: int = 2):
+                 local_rounds: int = 2, refit: str = "schedule"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
                          maxiter=maxiter, max_train=max_train, y_transform=y_transform, mc_samples=mc_samples,
-                         local_scale=local_scale, fit_maxiter=fit_maxiter, local_rounds=local_rounds)
+                         local_scale=local_scale, fit_maxiter=fit_maxiter, local_rounds=local_rounds,
+                         refit=refit)
         self._reset()
 
     def _reset(self) -> None:
@@ -258,7 +263,7 @@ class BoTorchStrategy(BaseStrategy):
         from botorch.models.transforms import Normalize, Standardize
 
         d = X.shape[-1]
-        hypers = self._hypers_at(done, refit_point(len(done)))
+        hypers = self._hypers_at(done, self._refit_point(len(done)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. BoTorch's notice on equal losses (nothing to standardise)
             model = SingleTaskGP(X, Y, input_transform=Normalize(d, bounds=torch_bounds(d, X.dtype)),
@@ -280,8 +285,8 @@ class BoTorchStrategy(BaseStrategy):
         hit = self._chain.get(m)
         if hit is not None and hit[0] == key:
             return hit[1]
-        start = refit_point(max(2, self._n_init))
-        init = self._hypers_at(done, max(start, refit_point(m - 1))) if m > start else None
+        start = self._refit_point(max(2, self._n_init))
+        init = self._hypers_at(done, max(start, self._refit_point(m - 1))) if m > start else None
         sub = self._training_rows(done[:m])
         Xf = _tensor(self._features.transform(np.array([self._unit(r.config) for r in sub])))
         Yf = _tensor(self._targets(np.array([r.loss for r in sub]))).unsqueeze(-1)
@@ -291,6 +296,9 @@ class BoTorchStrategy(BaseStrategy):
         hypers = max(fits, key=lambda f: f[1])[0]
         self._chain[m] = (key, hypers)
         return hypers
+
+    def _refit_point(self, n: int) -> int:
+        return n if self.refit == "every" and n <= 128 else refit_point(n)
 
     def _acquisition(self, model, best: float, Xp):
         import torch

@@ -36,8 +36,17 @@ def test_start_is_the_centre_then_sobol_then_the_model():
     assert no_centre != first
 
 
-def test_cached_chain_equals_a_fresh_replay_with_pending_trials_out_of_order():
-    drive_and_compare("botorch", MIXED, mixed_loss, steps=11, seed=3, pending_every=4, n_initial=3, **CHEAP)
+@pytest.mark.parametrize("refit", ["schedule", "every"])
+def test_cached_chain_equals_a_fresh_replay_with_pending_trials_out_of_order(refit):
+    drive_and_compare("botorch", MIXED, mixed_loss, steps=11, seed=3, pending_every=4, n_initial=3, refit=refit,
+                      **CHEAP)
+
+
+def test_refit_every_fits_after_each_trial_up_to_128_then_follows_the_schedule():
+    s = fresh("botorch", SMOOTH, seed=0, refit="every", **CHEAP)
+    assert [s._refit_point(n) for n in (7, 9, 128, 129, 200)] == [7, 9, 128, 128, refit_point(200)]
+    with pytest.raises(ValueError, match="refit must be one of 'schedule', 'every'"):
+        BoTorchStrategy(refit="always")
 
 
 def test_pending_points_push_the_next_proposal_away_and_ask_n_is_distinct():
