@@ -196,8 +196,8 @@ def _variants(records: list[dict]) -> tuple[list[str], dict]:
 
 def _candidates(records: list[dict]) -> tuple[list[str], dict]:
     dev = [r for r in records if r["benchmark"] in DEV and r["budget"] in (40, 100)]
-    if not any(r["strategy"] in CANDIDATES for r in dev):
-        return ["(no runs yet)", ""], {}
+    if not any(r["strategy"] in CANDIDATES for r in dev) or not any(r["strategy"] == "auto" for r in dev):
+        return ["(no runs of the candidates and of auto on the dev half yet)", ""], {}
     sc = score(dev, budgets=(10, 20, 40), strategies=["auto", *CANDIDATES])
     lines = ["Each candidate against auto (today's rule: botorch with its defaults) at equal trials, dev half, "
              "paired over (problem, seed) runs; CPU per trial over trials 1-40:", "",
