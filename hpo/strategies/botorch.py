@@ -97,7 +97,8 @@ class BoTorchStrategy(BaseStrategy):
             scale 2.5 times smaller.
         refit: when the GP hyperparameters are fitted again: ``"schedule"`` (at the points of
             :func:`refit_point`) or ``"every"`` (after every finished trial up to 128, then the
-            schedule), as Ax does; each fit is warm-started, so it costs a few ms per trial.
+            schedule), as Ax does: two to three times the CPU per trial, and not better on the
+            dev half (the default experiment's ``candidates`` sweep), so not the default.
 
     Example:
         >>> import hpo
