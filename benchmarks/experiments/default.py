@@ -194,6 +194,20 @@ def _variants(records: list[dict]) -> tuple[list[str], dict]:
     return lines, data
 
 
+def _paired_runs(sc: Scores, a: str, b: str) -> tuple[list[str], dict]:
+    """Table cells (budget | a's mean | b's mean | difference | p | better/worse | runs) of a
+    paired Wilcoxon test over (problem, seed) runs at each budget, and the tests by budget."""
+    rows, tests = [], {}
+    for budget in sc.budgets:
+        w = sc.wilcoxon(a, b, budget, unit="run")
+        if not w["n"]:
+            continue
+        tests[budget] = w
+        rows.append(f"{budget} | {sc.summary[(a, budget)]['mean']:.1f} | {sc.summary[(b, budget)]['mean']:.1f} | "
+                    f"{w['mean_diff']:+.1f} | {_p(w['pvalue'])} | {w['wins']}/{w['losses']} | {w['n']} |")
+    return rows, tests
+
+
 def _candidates(records: list[dict]) -> tuple[list[str], dict]:
     dev = [r for r in records if r["benchmark"] in DEV and r["budget"] in (40, 100)]
     if not any(r["strategy"] in CANDIDATES for r in dev) or not any(r["strategy"] == "auto" for r in dev):
@@ -205,13 +219,9 @@ def _candidates(records: list[dict]) -> tuple[list[str], dict]:
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     data: dict = {}
     for c in CANDIDATES:
-        for b in sc.budgets:
-            w = sc.wilcoxon(c, "auto", b, unit="run")
-            if not w["n"]:
-                continue
-            data[f"{c}@{b}"] = w
-            lines.append(f"| {c} | {b} | {sc.summary[(c, b)]['mean']:.1f} | {sc.summary[('auto', b)]['mean']:.1f} | "
-                         f"{w['mean_diff']:+.1f} | {_p(w['pvalue'])} | {w['wins']}/{w['losses']} | {w['n']} |")
+        rows, tests = _paired_runs(sc, c, "auto")
+        lines += [f"| {c} | {row}" for row in rows]
+        data.update({f"{c}@{b}": w for b, w in tests.items()})
     cpu = {s: _cpu_ms(dev, s, DEV, 0, 40) for s in ("auto", *CANDIDATES)}
     data["cpu_ms"] = cpu
     lines += ["", "CPU per trial, trials 1-40: " + ", ".join(f"{s} {_fmt(v, 0)} ms" for s, v in cpu.items()), ""]
@@ -282,15 +292,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
                   "against sequential auto at equal trials, test half, paired over (problem, seed) runs:", "",
                   "| budget | n_jobs=2, mean of its runs | n_jobs=1, mean of its runs | difference over the paired runs "
                   "| p | better/worse | runs |", "|---:|---:|---:|---:|---:|---:|---:|"]
-        data["parallel"] = {}
-        for b in sc.budgets:
-            w = sc.wilcoxon("auto-2jobs", "auto", b, unit="run")
-            if not w["n"]:
-                continue
-            data["parallel"][b] = w
-            lines.append(f"| {b} | {sc.summary[('auto-2jobs', b)]['mean']:.1f} | {sc.summary[('auto', b)]['mean']:.1f} | "
-                         f"{w['mean_diff']:+.1f} | {_p(w['pvalue'])} | {w['wins']}/{w['losses']} | {w['n']} |")
-        lines.append("")
+        rows, data["parallel"] = _paired_runs(sc, "auto-2jobs", "auto")
+        lines += [f"| {row}" for row in rows] + [""]
     o_lines, data["overhead"] = _overhead(records)
     lines += ["## Cost per trial", "", "The runner's CPU time of the worker between two evaluations (ask, tell and "
               "anything the library does; one thread), mean over trials; trials 1-40 from the test runs, 1-200 and "
