@@ -54,8 +54,13 @@ _VARIANTS = {
     "botorch-lbfgs": Variant("botorch", {"num_restarts": 2, "maxiter": 10}),
     "botorch-refit": Variant("botorch", {"refit": "every"}),
     "botorch-refit-lbfgs": Variant("botorch", {"refit": "every", "num_restarts": 4, "maxiter": 30}),
+    "botorch-rounds5": Variant("botorch", {"local_rounds": 5}),
+    "botorch-coldfits": Variant("botorch", {"cold_fits": "always"}),
+    "botorch-rounds5-coldfits": Variant("botorch", {"local_rounds": 5, "cold_fits": "always"}),
+    "botorch-lbfgs5": Variant("botorch", {"num_restarts": 2, "maxiter": 5}),
 }
-CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs")
+CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs", "botorch-rounds5", "botorch-coldfits",
+              "botorch-rounds5-coldfits", "botorch-lbfgs5")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 
 SWEEPS = {

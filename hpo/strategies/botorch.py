@@ -99,6 +99,10 @@ class BoTorchStrategy(BaseStrategy):
             :func:`refit_point`) or ``"every"`` (after every finished trial up to 128, then the
             schedule), as Ax does: two to three times the CPU per trial, and not better on the
             dev half (the default experiment's ``candidates`` sweep), so not the default.
+        cold_fits: when a fit from the priors competes with the warm-started one (the better
+            marginal likelihood wins): ``"milestones"`` (at 64 and 256 trials) or ``"always"``
+            (at every refit point, so a poor optimum the chain fell into is left as soon as
+            a fresh fit finds better; about 3 fits' CPU more per refit point).
 
     Example:
         >>> import hpo
@@ -123,17 +127,18 @@ class BoTorchStrategy(BaseStrategy):
         "fit_maxiter": Integer(1),
         "local_rounds": Integer(0),
         "refit": Choice("schedule", "every"),
+        "cold_fits": Choice("milestones", "always"),
     }
 
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
                  num_restarts: int = 4, maxiter: int = 0, max_train: int = 250, y_transform: str = "power",
                  mc_samples: int = 128, local_scale: float = 0.1, fit_maxiter: int = 20,
-                 local_rounds: int = 2, refit: str = "schedule"):
+                 local_rounds: int = 2, refit: str = "schedule", cold_fits: str = "milestones"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
                          maxiter=maxiter, max_train=max_train, y_transform=y_transform, mc_samples=mc_samples,
                          local_scale=local_scale, fit_maxiter=fit_maxiter, local_rounds=local_rounds,
-                         refit=refit)
+                         refit=refit, cold_fits=cold_fits)
         self._reset()
 
     def _reset(self) -> None:
@@ -277,9 +282,10 @@ class BoTorchStrategy(BaseStrategy):
         """GP hyperparameters fitted on ``done[:m]``, warm-started from the previous refit point's.
 
         A chain of fits, each a function of a prefix of the history, memoised by that prefix:
-        a fresh instance recomputes the chain and gets the same numbers. At 64 and 256 trials a
-        cold fit (from the priors) competes with the warm one, so the chain cannot stay
-        stuck in a poor optimum of the marginal likelihood.
+        a fresh instance recomputes the chain and gets the same numbers. At 64 and 256 trials
+        (at every point with ``cold_fits="always"``) a cold fit (from the priors) competes
+        with the warm one, so the chain cannot stay stuck in a poor optimum of the marginal
+        likelihood.
         """
         key = (m, zlib.crc32(np.array([r.number for r in done[:m]], np.int64).tobytes()),
                tuple(r.loss for r in done[:m]))
@@ -292,7 +298,7 @@ class BoTorchStrategy(BaseStrategy):
         Xf = _tensor(self._features.transform(np.array([self._unit(r.config) for r in sub])))
         Yf = _tensor(self._targets(np.array([r.loss for r in sub]))).unsqueeze(-1)
         fits = [_fit(Xf, Yf, init, self.fit_maxiter if init is not None else 3 * self.fit_maxiter)]
-        if init is not None and m in (64, 256):
+        if init is not None and (self.cold_fits == "always" or m in (64, 256)):
             fits.append(_fit(Xf, Yf, None, 3 * self.fit_maxiter))
         hypers = max(fits, key=lambda f: f[1])[0]
         self._chain[m] = (key, hypers)
