@@ -36,10 +36,32 @@ def test_start_is_the_centre_then_sobol_then_the_model():
     assert no_centre != first
 
 
-@pytest.mark.parametrize("refit", ["schedule", "every"])
-def test_cached_chain_equals_a_fresh_replay_with_pending_trials_out_of_order(refit):
+@pytest.mark.parametrize("refit,cold_fits", [("schedule", "milestones"), ("every", "milestones"),
+                                             ("schedule", "always")])
+def test_cached_chain_equals_a_fresh_replay_with_pending_trials_out_of_order(refit, cold_fits):
     drive_and_compare("botorch", MIXED, mixed_loss, steps=11, seed=3, pending_every=4, n_initial=3, refit=refit,
-                      **CHEAP)
+                      cold_fits=cold_fits, **CHEAP)
+
+
+@pytest.mark.parametrize("cold_fits", ["milestones", "always"])
+def test_cold_fits_always_starts_a_fit_from_the_priors_at_every_refit_point(monkeypatch, cold_fits):
+    import hpo.strategies.botorch as bt
+
+    real_fit, calls = bt._fit, []
+
+    def recording_fit(X, Y, init, maxiter):
+        calls.append(init is None and len(X))
+        return real_fit(X, Y, init, maxiter)
+
+    monkeypatch.setattr(bt, "_fit", recording_fit)
+    s = fresh("botorch", SMOOTH, seed=0, n_initial=3, cold_fits=cold_fits, **CHEAP)
+    s.ask(history(SMOOTH, 12, seed=1))
+    cold = [n for n in calls if n is not False]
+    assert cold[0] == 3  # the chain starts from the priors at the start design's end
+    # then the refit points 4, 5, 6, 8, 11: a competing cold fit at each one, or none before 64
+    assert cold[1:] == ([4, 5, 6, 8, 11] if cold_fits == "always" else [])
+    with pytest.raises(ValueError, match="cold_fits must be one of 'milestones', 'always'"):
+        BoTorchStrategy(cold_fits="never")
 
 
 def test_refit_every_fits_after_each_trial_up_to_128_then_follows_the_schedule():
