@@ -6,8 +6,9 @@ run``):
 
 * ``test``: auto, ax, optuna-gp, optuna-tpe, smac3-hpo and random on the test half, 10 seeds,
   100 trials (scored at 10, 20, 40 and 100); hebo on seeds 0-2 (a run costs minutes of CPU);
-* ``dev``: the same strategies on the dev half, seeds 0-2 (ax 0-1): where auto's rules and
-  botorch's defaults were chosen;
+* ``dev``: the same strategies on the dev half, seeds 0-2 (auto 0-9, ax 0-1): where auto's
+  rules and botorch's defaults were chosen (ranks there count auto's seeds 3-9, which only auto
+  ran, as firsts: read its scores and paired tests);
 * ``parallel``: ``auto-2jobs`` (``Study.optimize(n_jobs=2)``: two worker processes on one study,
   each seeing the other's trial as pending) on the test half, seeds 0-4, 40 trials, paired with
   sequential auto's first 40 trials;
@@ -17,8 +18,10 @@ run``):
   problems (how its default was chosen);
 * ``candidates``: botorch settings that may replace auto's default, on the dev half, seeds
   0-2, 40 trials: hyperparameters refitted after every trial (``refit="every"``, as Ax
-  does), alone and with L-BFGS refinement of the acquisition; paired with auto's first 40
-  trials on the same (problem, seed).
+  does), alone and with L-BFGS refinement of the acquisition, and a 5-iteration L-BFGS; seeds
+  0-9: five local-search rounds, cold fits at every refit point, both, and plain botorch (auto's
+  rule under other seeds: the noise a candidate must beat); paired with auto's first 40 trials
+  on the same (problem, seed).
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
