@@ -102,7 +102,8 @@ class BoTorchStrategy(BaseStrategy):
         cold_fits: when a fit from the priors competes with the warm-started one (the better
             marginal likelihood wins): ``"milestones"`` (at 64 and 256 trials) or ``"always"``
             (at every refit point, so a poor optimum the chain fell into is left as soon as
-            a fresh fit finds better; about 3 fits' CPU more per refit point).
+            a fresh fit finds better): a cold fit costs three warm ones, and it was not better
+            on the dev half (the ``candidates`` sweep), so not the default.
 
     Example:
         >>> import hpo
