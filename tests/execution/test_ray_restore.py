@@ -1,7 +1,9 @@
 """Tuner.restore after the Tune driver was killed (SIGKILL): HpoSearch continues with its whole history.
 
 A driver process runs a Tuner with HpoSearch (TPE, in-memory study) one trial at a time and
-is killed half-way; a second process restores it with ``Tuner.restore(path, trainable,
+is killed half-way, once Ray's experiment checkpoint holds the run so far (Ray writes it to
+the storage path in a background thread, file by file: a driver killed before the first
+complete copy leaves a checkpoint Ray itself cannot resume from); a second process restores it with ``Tuner.restore(path, trainable,
 resume_errored=True)`` and finishes. The configurations Ray ran, interrupted run and
 restore together, equal those of an uninterrupted run with the same seed: the restored
 strategy saw exactly the history it would have seen (ray-project/ray#30861 is the fault
@@ -51,7 +53,31 @@ DRIVER = textwrap.dedent('''
     mode, root = sys.argv[1], sys.argv[2]
     marks = os.path.join(root, "marks")
 
+    def checkpointed(n):
+        """Ray's checkpoint on the storage path lists n trials and the search state n suggestions."""
+        from ray import cloudpickle
+        exp = os.path.join(root, "ray", "exp")
+        try:
+            names = os.listdir(exp)
+            state = max(f for f in names if f.startswith("experiment_state-"))
+            gen = max(f for f in names if f.startswith("search_gen_state-"))
+            assert any(f.startswith("searcher-state-") for f in names)
+            with open(os.path.join(exp, state)) as f:
+                trials = len(json.load(f)["trial_data"])
+            with open(os.path.join(exp, gen), "rb") as f:
+                counter = cloudpickle.load(f)["counter"]
+        except (OSError, ValueError, KeyError, AssertionError, EOFError):
+            return False
+        return trials >= n and counter >= n
+
     def train(config):
+        if len(os.listdir(marks)) == %(kill_after)d:  # the trial the test kills the driver in
+            deadline = time.time() + 300
+            while not checkpointed(%(kill_after)d + 1):
+                if time.time() > deadline:
+                    open(os.path.join(root, "no-checkpoint"), "w").close()
+                    break
+                time.sleep(0.2)
         open(os.path.join(marks, repr(config["x"])), "w").close()
         time.sleep(0.5)
         tune.report({"loss": (config["x"] - 0.7) ** 2 + (config["y"] + 0.3) ** 2})
@@ -60,7 +86,7 @@ DRIVER = textwrap.dedent('''
     if mode == "fit":
         search = HpoSearch(strategy="tpe", space={"x": hpo.Float(-2.0, 2.0), "y": hpo.Float(-2.0, 2.0)},
                            metric="loss", mode="min", seed=7, strategy_kwargs={"n_startup_trials": 3})
-        tuner = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=%d,
+        tuner = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=%(n_trials)d,
                                                               max_concurrent_trials=1),
                            run_config=tune.RunConfig(name="exp", storage_path=os.path.join(root, "ray"), verbose=0,
                                                      failure_config=tune.FailureConfig(max_failures=3)))
@@ -69,7 +95,7 @@ DRIVER = textwrap.dedent('''
     results = tuner.fit()
     with open(os.path.join(root, mode + ".json"), "w") as f:
         json.dump([dict(r.config) for r in results], f)
-''' % N_TRIALS)
+''' % {"n_trials": N_TRIALS, "kill_after": KILL_AFTER})
 
 
 def uninterrupted():
@@ -101,6 +127,7 @@ def test_a_restored_tuner_continues_with_the_strategys_full_history(tmp_path):
         deadline = time.time() + 400
         while len(list((tmp_path / "marks").iterdir())) < KILL_AFTER + 1:  # trial KILL_AFTER is running
             assert driver.poll() is None, (tmp_path / "fit.err").read_text()[-3000:]
+            assert not (tmp_path / "no-checkpoint").exists(), "Ray did not write its experiment checkpoint in 300 s"
             assert time.time() < deadline, "the driver did not reach the kill point"
             time.sleep(0.2)
     finally:
