@@ -16,8 +16,9 @@ Variants: an experiment (:mod:`benchmarks.experiments`) names a strategy with se
 :class:`Variant`: an hpo strategy or a peer, its arguments (``strategy_kwargs``, or the peer's
 library settings), a warm start (the run begins from N random configurations of the problem,
 evaluated but not counted in the budget: the same N for every strategy on that seed) and, for
-hpo strategies, worker processes (``n_jobs``). A variant's runs are seeded from its own name and
-the record keeps its settings.
+hpo strategies, parallel workers (``n_jobs`` worker processes, or ``n_jobs`` concurrent Ray Tune
+trials with ``executor="ray"``). A variant's runs are seeded from its own name and the record
+keeps its settings.
 
 Pruning and ASHA: a strategy named ``<hpo strategy>+<pruner>`` (``tpe+asha``,
 ``random+median``, ``gp+hyperband``) runs on a multi-fidelity benchmark (``branin-mf``,
@@ -38,20 +39,24 @@ Example (as a library, e.g. to add strategies to the committed standard run):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
 import random
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Container, Iterable, Mapping, Sequence
+from typing import Any, Container, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -106,7 +111,9 @@ class Variant:
     ``base`` is an hpo strategy (``"tpe"``, ``"homopt:tpe"``, ``"tpe+asha"``) or a peer
     (``"optuna-tpe"``); ``kwargs`` are the hpo strategy's ``strategy_kwargs`` or the peer's library
     settings (:func:`benchmarks.peers.run_peer`); ``warm_start`` completed random trials precede
-    the budget; ``n_jobs`` worker processes run an hpo strategy's Study (``Study.optimize``).
+    the budget; ``n_jobs`` workers run an hpo strategy's Study (``Study.optimize``): worker
+    processes, or with ``executor="ray"`` that many concurrent trials on a local Ray
+    (``hpo.RayExecutor``) started for the run.
 
     Example:
         >>> Variant("optuna-tpe", {"multivariate": True}).describe()
@@ -117,16 +124,22 @@ class Variant:
     kwargs: dict = field(default_factory=dict)
     warm_start: int = 0
     n_jobs: int = 1
+    executor: str = "local"
 
     def __post_init__(self):
         if not isinstance(self.warm_start, int) or self.warm_start < 0:
             raise ValueError(f"warm_start must be a whole number >= 0, got {self.warm_start!r}")
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise ValueError(f"n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"executor must be 'local' (worker processes) or 'ray', got {self.executor!r}")
+        if self.executor == "ray" and self.n_jobs < 2:
+            raise ValueError("executor='ray' runs n_jobs concurrent trials: give n_jobs >= 2")
 
     def describe(self) -> dict:
         """The settings as plain data (kept in each run record)."""
-        return {"base": self.base, "kwargs": dict(self.kwargs), "warm_start": self.warm_start, "n_jobs": self.n_jobs}
+        out = {"base": self.base, "kwargs": dict(self.kwargs), "warm_start": self.warm_start, "n_jobs": self.n_jobs}
+        return out if self.executor == "local" else {**out, "executor": self.executor}
 
 
 def _safe(name: str) -> str:
@@ -301,16 +314,39 @@ class _Evaluate:
         return loss
 
 
+@contextlib.contextmanager
+def _local_ray(num_cpus: int) -> Iterator[str]:
+    """A private local Ray for one run (its own temp folder, no dashboard), shut down afterwards;
+    yields a folder for Tune's experiment files, removed with it."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported: no token file
+    import ray
+
+    tmp = tempfile.mkdtemp(prefix="hb", dir="/tmp")  # short: Ray puts its sockets there
+    try:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False, _temp_dir=os.path.join(tmp, "ray"))
+        yield os.path.join(tmp, "tune")
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _run_hpo_parallel(strategy: str, cs: Any, objective: _Recorder, budget: int, seed: int, kwargs: dict | None,
-                      n_jobs: int) -> None:
-    """``Study.optimize`` with ``n_jobs`` worker processes; the trials are recorded afterwards, in
-    trial-number order (no per-trial overhead: the workers overlap)."""
+                      n_jobs: int, executor: str = "local") -> None:
+    """``Study.optimize`` with ``n_jobs`` workers (processes, or concurrent trials on a Ray started
+    for this run); the trials are recorded afterwards, in trial-number order (no per-trial
+    overhead: the workers overlap)."""
     import hpo
     from optuna.trial import TrialState
 
     study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
                              strategy_kwargs=kwargs or None)
-    study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget, n_jobs=n_jobs)
+    if executor == "ray":
+        with _local_ray(n_jobs) as storage_path:
+            study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget,
+                           executor=hpo.RayExecutor(max_concurrent=n_jobs, storage_path=storage_path))
+    else:
+        study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget, n_jobs=n_jobs)
     for t in sorted(study.trials, key=lambda t: t.number):
         done = t.state == TrialState.COMPLETE
         objective.trials.append({
@@ -446,7 +482,7 @@ def run_one(spec: RunSpec, out: str | Path | None = None, variant: Variant | Non
         elif _is_peer(name):
             run_peer(name, cs, recorder, spec.budget, spec.run_seed, settings=kwargs, history=history)
         elif variant is not None and variant.n_jobs > 1:
-            _run_hpo_parallel(name, cs, recorder, spec.budget, spec.run_seed, kwargs, variant.n_jobs)
+            _run_hpo_parallel(name, cs, recorder, spec.budget, spec.run_seed, kwargs, variant.n_jobs, variant.executor)
         else:
             _run_hpo(name, cs, recorder, spec.budget, spec.run_seed, kwargs, history)
     except PeerStopped as e:  # the library ended the run early; its best so far stands

@@ -10,8 +10,9 @@ run``):
   rules and botorch's defaults were chosen (ranks there count auto's seeds 3-9, which only auto
   ran, as firsts: read its scores and paired tests);
 * ``parallel``: ``auto-2jobs`` (``Study.optimize(n_jobs=2)``: two worker processes on one study,
-  each seeing the other's trial as pending) on the test half, seeds 0-4, 40 trials, paired with
-  sequential auto's first 40 trials;
+  each seeing the other's trial as pending) and ``auto-ray2`` (``RayExecutor(max_concurrent=2)``
+  on a local Ray started for the run: two Ray Tune trials at once) on the test half, seeds 0-4,
+  40 trials, paired with sequential auto's first 40 trials;
 * ``overhead``: auto and botorch for 200 trials on three cheap test problems (the runner's
   per-trial CPU time, ``overhead_cpu_s``, at 40 and 200 trials);
 * ``variants``: botorch with and without L-BFGS refinement of the acquisition on five dev
@@ -54,6 +55,7 @@ VARIANT_PROBLEMS = ("branin", "levy6-shifted", "rosenbrock12-shifted", "mixed", 
 _FOLDER = RESULTS / "default"
 _VARIANTS = {
     "auto-2jobs": Variant("auto", n_jobs=2),
+    "auto-ray2": Variant("auto", n_jobs=2, executor="ray"),
     "botorch-lbfgs": Variant("botorch", {"num_restarts": 2, "maxiter": 10}),
     "botorch-refit": Variant("botorch", {"refit": "every"}),
     "botorch-refit-lbfgs": Variant("botorch", {"refit": "every", "num_restarts": 4, "maxiter": 30}),
@@ -64,6 +66,7 @@ _VARIANTS = {
 }
 CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs", "botorch-lbfgs5",  # seeds 0-2
               "botorch", "botorch-rounds5", "botorch-coldfits", "botorch-rounds5-coldfits")  # seeds 0-9
+PARALLEL = ("auto-2jobs", "auto-ray2")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 
 SWEEPS = {
@@ -71,7 +74,7 @@ SWEEPS = {
              Sweep(("hebo",), tuple(TEST), (0, 1, 2), 100)),
     "dev": (Sweep(tuple(s for s in STRATEGIES if s != "ax"), tuple(DEV), (0, 1, 2), 100),
             Sweep(("ax",), tuple(DEV), (0, 1), 100), Sweep(("auto",), tuple(DEV), tuple(range(3, 10)), 100)),
-    "parallel": (Sweep(("auto-2jobs",), tuple(TEST), tuple(range(5)), 40, _VARIANTS),),
+    "parallel": (Sweep(("auto-2jobs", "auto-ray2"), tuple(TEST), tuple(range(5)), 40, _VARIANTS),),
     "overhead": (Sweep(("auto", "botorch"), OVERHEAD_PROBLEMS, (0,), 200),),
     "variants": (Sweep(("botorch", "botorch-lbfgs"), VARIANT_PROBLEMS, (0, 1), 40, _VARIANTS),),
     "candidates": (Sweep(CANDIDATES[:3], tuple(DEV), (0, 1, 2), 40, _VARIANTS),
@@ -297,16 +300,20 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
                 lines += [f"auto − ax per problem ({name} half, mean score over the seeds both ran):", ""]
                 lines += _per_problem(sc, "auto", "ax")
         data[name] = entry
-    par = [r for r in records if r["benchmark"] in TEST and r["strategy"] in ("auto", "auto-2jobs")]
-    if any(r["strategy"] == "auto-2jobs" for r in par):
+    workers = [s for s in PARALLEL if any(r["strategy"] == s and r["benchmark"] in TEST for r in records)]
+    if workers:
         sc = score([r for r in records if r["benchmark"] in TEST and r["budget"] in (40, 100)], budgets=(10, 20, 40),
-                   strategies=["auto", "auto-2jobs"])
-        lines += ["## Two workers against one", "", "auto with `n_jobs=2` (two worker processes on one study) "
-                  "against sequential auto at equal trials, test half, paired over (problem, seed) runs:", "",
-                  "| budget | n_jobs=2, mean | n_jobs=1, mean | difference "
-                  "| p | better/worse | runs |", "|---:|---:|---:|---:|---:|---:|---:|"]
-        rows, data["parallel"] = _paired_runs(sc, "auto-2jobs", "auto")
-        lines += [f"| {row}" for row in rows] + [""]
+                   strategies=["auto", *workers])
+        lines += ["## Two workers against one", "", "auto with two trials at once against sequential auto at equal "
+                  "trials, test half, paired over (problem, seed) runs (auto-2jobs: `n_jobs=2`, two worker "
+                  "processes on one study; auto-ray2: `RayExecutor(max_concurrent=2)` on a local Ray):", "",
+                  "| workers | budget | two at once, mean | sequential, mean | difference "
+                  "| p | better/worse | runs |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        data["parallel"] = {}
+        for s in workers:
+            rows, data["parallel"][s] = _paired_runs(sc, s, "auto")
+            lines += [f"| {s} | {row}" for row in rows]
+        lines += [""]
     o_lines, data["overhead"] = _overhead(records)
     lines += ["## Cost per trial", "", "The runner's CPU time of the worker between two evaluations (ask, tell and "
               "anything the library does; one thread), mean over trials; trials 1-40 from the test runs, 1-200 and "

@@ -70,6 +70,10 @@ def test_peer_settings_and_variants_are_checked():
         check_strategies(["x"], {"x": Variant("tpe+asha", warm_start=3)})
     with pytest.raises(ValueError, match="warm_start must be"):
         Variant("tpe", warm_start=-1)
+    with pytest.raises(ValueError, match="executor must be 'local'"):
+        Variant("tpe", n_jobs=2, executor="dask")
+    with pytest.raises(ValueError, match="give n_jobs >= 2"):
+        Variant("tpe", executor="ray")
 
 
 def test_two_workers_variant_runs_every_trial():
@@ -77,6 +81,19 @@ def test_two_workers_variant_runs_every_trial():
     assert rec["status"] == "ok", rec["error"]
     assert rec["n_trials"] == 6 and all(v is not None for v in rec["losses"]) and rec["sleep_s"] == 0.01
     assert all(x is None for x in rec["overhead_s"]) and all(x >= 0.01 for x in rec["objective_s"])
+
+
+@pytest.mark.slow
+def test_ray_variant_runs_every_trial_on_its_own_ray():
+    pytest.importorskip("ray.tune")
+    import ray
+
+    variant = Variant("auto", n_jobs=2, executor="ray")
+    rec = run_one(RunSpec("auto-ray2", "branin", 0, 8), variant=variant, sleep=0.3)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["n_trials"] == 8 and all(v is not None for v in rec["losses"])
+    assert rec["variant"] == {**Variant("auto", n_jobs=2).describe(), "executor": "ray"}
+    assert not ray.is_initialized()  # the run's Ray is shut down
 
 
 def _rerun_matches(tmp_path, name, *args):
