@@ -349,9 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.action == "run":
         exp = EXPERIMENT
-        if args.part:
+        if args.part:  # these sweeps' runs; the report below is the whole experiment's
             exp = Experiment(EXPERIMENT.name, EXPERIMENT.title, tuple(s for p in args.part for s in SWEEPS[p]),
-                             EXPERIMENT.folder, EXPERIMENT.report)
+                             EXPERIMENT.folder, lambda records, command: None)
         experiments.run(exp, jobs=args.jobs, seeds=args.seeds,
                         strategies=args.strategies.split(",") if args.strategies else None)
     md = experiments.report(EXPERIMENT)
