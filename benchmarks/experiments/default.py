@@ -119,6 +119,32 @@ def _table(sc: Scores) -> list[str]:
     return lines + [""]
 
 
+def _common_ranks(records: list[dict], problems: list[str], sc: Scores) -> tuple[list[str], dict]:
+    """Mean ranks on the seeds every strategy of ``sc`` ran, when they ran different seeds (a
+    strategy run on fewer seeds otherwise ranks among fewer rivals on the others)."""
+    seeds = {s: {k[2] for k in sc.run_scores if k[1] == s} for s in sc.strategies}
+    common = set.intersection(*seeds.values())
+    if not common or all(v == common for v in seeds.values()):
+        return [], {}
+    recs = [r for r in records if r["benchmark"] in problems and r["budget"] == 100]
+    cs = score(recs, budgets=sc.budgets, strategies=sc.strategies, seeds=common)
+    best = {b: min(cs.summary[(s, b)]["rank"] for s in cs.strategies) for b in cs.budgets}
+    lines = [f"On the seeds every strategy ran ({_seed_list(common)}), the mean ranks are:", "",
+             "| strategy | " + " | ".join(f"rank @{b}" for b in cs.budgets) + " |", "|---|" + "---:|" * len(cs.budgets)]
+    data = {}
+    for s in sorted(cs.strategies, key=_key):
+        ranks = [cs.summary[(s, b)]["rank"] for b in cs.budgets]
+        data[s] = dict(zip(cs.budgets, ranks))
+        lines.append(f"| {s} | " + " | ".join(f"**{r:.2f}**" if math.isclose(r, best[b]) else f"{r:.2f}"
+                                              for r, b in zip(ranks, cs.budgets)) + " |")
+    return lines + [""], {"seeds": sorted(common), "ranks": data}
+
+
+def _seed_list(seeds: set[int]) -> str:
+    xs = sorted(seeds)
+    return f"seeds {xs[0]}-{xs[-1]}" if xs == list(range(xs[0], xs[-1] + 1)) else "seeds " + ", ".join(map(str, xs))
+
+
 def _paired_problems(sc: Scores, a: str, b: str, budget: int) -> dict:
     """Per problem the mean over the seeds both ran; a Wilcoxon test over problems (ties split)."""
     xa, xb = [], []
@@ -291,6 +317,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
         halves[name] = sc
         lines += [f"## {name.capitalize()} half", ""] + _table(sc)
         entry: dict = {"summary": {f"{s}@{b}": v for (s, b), v in sc.summary.items()}, "anchors": sc.anchors}
+        r_lines, entry["common_seed_ranks"] = _common_ranks(records, problems, sc)
+        lines += r_lines
         if "auto" in sc.strategies:
             t_lines, entry["tests"] = _tests(sc, "auto")
             lines += [f"Paired Wilcoxon signed-rank tests, auto against each strategy ({name} half; Δ = auto's score "
