@@ -51,6 +51,7 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 import hpo  # noqa: E402
+from benchmarks.runner import start_local_ray  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 OUT_JSON, OUT_MD = RESULTS / "ray_overhead.json", RESULTS / "ray_overhead.md"
@@ -79,22 +80,6 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _start_ray(num_cpus: int, tries: int = 3) -> None:
-    """A fresh local Ray; on a starved machine its raylet sometimes dies while starting: try again."""
-    import ray
-
-    for attempt in range(1, tries + 1):
-        try:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
-            return
-        except Exception as e:  # Ray raises a bare Exception for a node that timed out starting
-            ray.shutdown()
-            if attempt == tries:
-                raise
-            print(f"  Ray did not start ({str(e).splitlines()[0][:80]}); try {attempt + 1} of {tries}", flush=True)
-
-
 def _stop_ray() -> None:
     import ray
 
@@ -105,7 +90,7 @@ def _on_fresh_ray(run, num_cpus: int = 2) -> dict:
     """``run()`` on a Ray started for it: wall and driver CPU of the run, and the CPU of every
     Ray process (reaped at shutdown) including Ray's start and stop."""
     children = _children_cpu()
-    _start_ray(num_cpus)
+    start_local_ray(num_cpus)
     cpu, wall = time.process_time(), time.perf_counter()
     run()
     out = {"wall_s": time.perf_counter() - wall, "driver_cpu_s": time.process_time() - cpu}
@@ -155,7 +140,7 @@ def overhead(n: int, repeats: int) -> dict:
     from ray import tune  # noqa: F401
 
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: first-use costs (imports, registries) paid untimed
-        _start_ray(2)
+        start_local_ray(2)
         for _, fn in ray_runs:
             fn(tmp, 4)
         _stop_ray()
@@ -285,7 +270,7 @@ def quality(n: int, seeds: int, delay: float, run: bool = True) -> dict:
     if todo:
         ray_needed = any(m.endswith("-ray2") for m, _, _ in todo)
         if ray_needed:
-            _start_ray(2)
+            start_local_ray(2)
         try:
             for method, problem, seed in todo:
                 rec = _quality_run(method, problem, seed, n, delay)

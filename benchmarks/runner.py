@@ -314,17 +314,33 @@ class _Evaluate:
         return loss
 
 
+def start_local_ray(num_cpus: int, tries: int = 3, temp_dir: str | None = None) -> None:
+    """A fresh, quiet local Ray (never a cluster someone else started); on a starved machine its
+    raylet sometimes dies while starting: try again."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported: no token file
+    import ray
+
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False, _temp_dir=temp_dir)
+            return
+        except Exception as e:  # Ray raises a bare Exception for a node that timed out starting
+            ray.shutdown()
+            if attempt == tries:
+                raise
+            print(f"  Ray did not start ({str(e).splitlines()[0][:80]}); try {attempt + 1} of {tries}", flush=True)
+
+
 @contextlib.contextmanager
 def _local_ray(num_cpus: int) -> Iterator[str]:
-    """A private local Ray for one run (its own temp folder, no dashboard), shut down afterwards;
-    yields a folder for Tune's experiment files, removed with it."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before ray is imported: no token file
+    """A private local Ray for one run (its own temp folder), shut down afterwards; yields a
+    folder for Tune's experiment files, removed with it."""
     import ray
 
     tmp = tempfile.mkdtemp(prefix="hb", dir="/tmp")  # short: Ray puts its sockets there
     try:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, _temp_dir=os.path.join(tmp, "ray"))
+        start_local_ray(num_cpus, temp_dir=os.path.join(tmp, "ray"))
         yield os.path.join(tmp, "tune")
     finally:
         ray.shutdown()
@@ -341,12 +357,13 @@ def _run_hpo_parallel(strategy: str, cs: Any, objective: _Recorder, budget: int,
 
     study = hpo.create_study(space=hpo.Space(cs), strategy=strategy, direction="minimize", seed=seed,
                              strategy_kwargs=kwargs or None)
+    evaluate = _Evaluate(objective.bench, objective.sleep)
     if executor == "ray":
         with _local_ray(n_jobs) as storage_path:
-            study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget,
+            study.optimize(evaluate, n_trials=budget,
                            executor=hpo.RayExecutor(max_concurrent=n_jobs, storage_path=storage_path))
     else:
-        study.optimize(_Evaluate(objective.bench, objective.sleep), n_trials=budget, n_jobs=n_jobs)
+        study.optimize(evaluate, n_trials=budget, n_jobs=n_jobs)
     for t in sorted(study.trials, key=lambda t: t.number):
         done = t.state == TrialState.COMPLETE
         objective.trials.append({

@@ -94,10 +94,10 @@ def _key(s: str) -> tuple:
     return (_ORDER.index(s) if s in _ORDER else len(_ORDER), s)
 
 
-def _score(records: list[dict], problems: list[str], strategies: list[str]) -> Scores | None:
+def _score(records: list[dict], problems: list[str], strategies: list[str], seeds=None) -> Scores | None:
     recs = [r for r in records if r["benchmark"] in problems and r["budget"] == 100]
     present = sorted({r["strategy"] for r in recs} & set(strategies), key=_key)
-    return score(recs, budgets=BUDGETS, strategies=present) if present else None
+    return score(recs, budgets=BUDGETS, strategies=present, seeds=seeds) if present else None
 
 
 def _seeds(sc: Scores, s: str) -> int:
@@ -107,16 +107,21 @@ def _seeds(sc: Scores, s: str) -> int:
 def _table(sc: Scores) -> list[str]:
     lines = ["| strategy | seeds | " + " | ".join(f"score @{b}" for b in sc.budgets) + " | "
              + " | ".join(f"rank @{b}" for b in sc.budgets) + " |", "|---|---:|" + "---:|" * (2 * len(sc.budgets))]
-    best = {b: min(v["rank"] for (s, bb), v in sc.summary.items() if bb == b) for b in sc.budgets}
     for s in sc.strategies:
         cells = [("–" if (s, b) not in sc.summary else
                   f"{sc.summary[(s, b)]['mean']:.1f} ± {sc.summary[(s, b)]['sem_seeds']:.1f}") for b in sc.budgets]
-        ranks = []
-        for b in sc.budgets:
-            r = sc.summary.get((s, b), {}).get("rank")
-            ranks.append("–" if r is None else (f"**{r:.2f}**" if math.isclose(r, best[b]) else f"{r:.2f}"))
+        ranks = [_rank_cell(sc, s, b) for b in sc.budgets]
         lines.append(f"| {s} | {_seeds(sc, s)} | " + " | ".join(cells) + " | " + " | ".join(ranks) + " |")
     return lines + [""]
+
+
+def _rank_cell(sc: Scores, s: str, b: int) -> str:
+    """``s``'s mean rank at budget ``b``, bold where it is the best."""
+    r = sc.summary.get((s, b), {}).get("rank")
+    if r is None:
+        return "–"
+    best = min(v["rank"] for (_, bb), v in sc.summary.items() if bb == b)
+    return f"**{r:.2f}**" if math.isclose(r, best) else f"{r:.2f}"
 
 
 def _common_ranks(records: list[dict], problems: list[str], sc: Scores) -> tuple[list[str], dict]:
@@ -126,18 +131,13 @@ def _common_ranks(records: list[dict], problems: list[str], sc: Scores) -> tuple
     common = set.intersection(*seeds.values())
     if not common or all(v == common for v in seeds.values()):
         return [], {}
-    recs = [r for r in records if r["benchmark"] in problems and r["budget"] == 100]
-    cs = score(recs, budgets=sc.budgets, strategies=sc.strategies, seeds=common)
-    best = {b: min(cs.summary[(s, b)]["rank"] for s in cs.strategies) for b in cs.budgets}
+    cs = _score(records, problems, sc.strategies, seeds=common)
     lines = [f"On the seeds every strategy ran ({_seed_list(common)}), the mean ranks are:", "",
              "| strategy | " + " | ".join(f"rank @{b}" for b in cs.budgets) + " |", "|---|" + "---:|" * len(cs.budgets)]
-    data = {}
     for s in sorted(cs.strategies, key=_key):
-        ranks = [cs.summary[(s, b)]["rank"] for b in cs.budgets]
-        data[s] = dict(zip(cs.budgets, ranks))
-        lines.append(f"| {s} | " + " | ".join(f"**{r:.2f}**" if math.isclose(r, best[b]) else f"{r:.2f}"
-                                              for r, b in zip(ranks, cs.budgets)) + " |")
-    return lines + [""], {"seeds": sorted(common), "ranks": data}
+        lines.append(f"| {s} | " + " | ".join(_rank_cell(cs, s, b) for b in cs.budgets) + " |")
+    ranks = {s: {b: cs.summary[(s, b)]["rank"] for b in cs.budgets} for s in cs.strategies}
+    return lines + [""], {"seeds": sorted(common), "ranks": ranks}
 
 
 def _seed_list(seeds: set[int]) -> str:
