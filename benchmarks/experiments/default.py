@@ -20,9 +20,10 @@ run``):
 * ``candidates``: botorch settings that may replace auto's default, on the dev half, seeds
   0-2, 40 trials: hyperparameters refitted after every trial (``refit="every"``, as Ax
   does), alone and with L-BFGS refinement of the acquisition, and a 5-iteration L-BFGS; seeds
-  0-9: five local-search rounds, cold fits at every refit point, both, and plain botorch (auto's
-  rule under other seeds: the noise a candidate must beat); paired with auto's first 40 trials
-  on the same (problem, seed).
+  0-9: five local-search rounds, cold fits at every refit point, both, Ax's treatment of the
+  losses (the bad tail winsorised at Tukey's fence instead of a power transform), Ax's
+  acquisition (BoTorch's noisy log EI), and plain botorch (auto's rule under other seeds: the
+  noise a candidate must beat); paired with auto's first 40 trials on the same (problem, seed).
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
@@ -63,9 +64,12 @@ _VARIANTS = {
     "botorch-coldfits": Variant("botorch", {"cold_fits": "always"}),
     "botorch-rounds5-coldfits": Variant("botorch", {"local_rounds": 5, "cold_fits": "always"}),
     "botorch-lbfgs5": Variant("botorch", {"num_restarts": 2, "maxiter": 5}),
+    "botorch-winsorize": Variant("botorch", {"y_transform": "winsorize"}),
+    "botorch-lognei": Variant("botorch", {"acquisition": "lognei"}),
 }
 CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs", "botorch-lbfgs5",  # seeds 0-2
-              "botorch", "botorch-rounds5", "botorch-coldfits", "botorch-rounds5-coldfits")  # seeds 0-9
+              "botorch", "botorch-rounds5", "botorch-coldfits", "botorch-rounds5-coldfits",  # seeds 0-9
+              "botorch-winsorize", "botorch-lognei")
 PARALLEL = ("auto-2jobs", "auto-ray2")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 

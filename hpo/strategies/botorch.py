@@ -88,8 +88,14 @@ class BoTorchStrategy(BaseStrategy):
         max_train: at most this many finished trials train the GP (the best half of them and
             an even spread of the rest), which bounds the cost of long runs.
         y_transform: ``"power"`` (Yeo-Johnson, then standardisation: losses with heavy tails
-            stop dominating the fit) or ``"standardize"``.
-        mc_samples: quasi-Monte-Carlo samples of the log EI with pending points.
+            stop dominating the fit), ``"winsorize"`` (losses beyond Tukey's upper fence,
+            the third quartile plus 1.5 interquartile ranges, clipped to it, then
+            standardisation: the bad tail is tamed, the good one kept as it is, as Ax
+            does) or ``"standardize"``.
+        acquisition: ``"logei"`` (log expected improvement over the best target seen;
+            quasi-Monte-Carlo with pending points) or ``"lognei"`` (BoTorch's noisy log EI,
+            improvement over the model's belief at the trials so far, as Ax does).
+        mc_samples: quasi-Monte-Carlo samples of the MC acquisitions.
         local_scale: standard deviation (unit cube) of the perturbations around the best trials.
         fit_maxiter: L-BFGS-B iterations of a warm-started hyperparameter fit (three times
             as many from the priors).
@@ -122,7 +128,8 @@ class BoTorchStrategy(BaseStrategy):
         "num_restarts": Integer(1),
         "maxiter": Integer(0),
         "max_train": Integer(8),
-        "y_transform": Choice("power", "standardize"),
+        "y_transform": Choice("power", "winsorize", "standardize"),
+        "acquisition": Choice("logei", "lognei"),
         "mc_samples": Integer(8),
         "local_scale": Real(0),
         "fit_maxiter": Integer(1),
@@ -133,11 +140,12 @@ class BoTorchStrategy(BaseStrategy):
 
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
                  num_restarts: int = 4, maxiter: int = 0, max_train: int = 250, y_transform: str = "power",
-                 mc_samples: int = 128, local_scale: float = 0.1, fit_maxiter: int = 20,
+                 acquisition: str = "logei", mc_samples: int = 128, local_scale: float = 0.1, fit_maxiter: int = 20,
                  local_rounds: int = 2, refit: str = "schedule", cold_fits: str = "milestones"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
-                         maxiter=maxiter, max_train=max_train, y_transform=y_transform, mc_samples=mc_samples,
+                         maxiter=maxiter, max_train=max_train, y_transform=y_transform, acquisition=acquisition,
+                         mc_samples=mc_samples,
                          local_scale=local_scale, fit_maxiter=fit_maxiter, local_rounds=local_rounds,
                          refit=refit, cold_fits=cold_fits)
         self._reset()
@@ -230,6 +238,9 @@ class BoTorchStrategy(BaseStrategy):
     def _targets(self, losses: np.ndarray) -> np.ndarray:
         """Model targets (larger is better) from losses: negated, power-transformed if asked."""
         y = -np.asarray(losses, float)
+        if self.y_transform == "winsorize" and len(y) >= 4:
+            q1, q3 = np.percentile(y, [25, 75])
+            return np.maximum(y, q1 - 1.5 * (q3 - q1))
         if self.y_transform == "power" and len(y) >= 3 and np.ptp(y) > 0:
             from scipy.stats import yeojohnson
 
@@ -261,7 +272,7 @@ class BoTorchStrategy(BaseStrategy):
             _log.warning("BoTorch GP fit failed (%s); proposing at random", e)
             return self.space.sample(1, rng=rng)[0]
         Xp = _tensor(self._features.transform(np.array([self._unit(c) for c in pending]))) if pending else None
-        acq = self._acquisition(model, float(Y.max()), Xp)
+        acq = self._acquisition(model, float(Y.max()), X[: len(train)], Xp)
         order = np.argsort(losses[: len(train)])[:5]
         return self._maximise(acq, U[order], seen, rng)
 
@@ -308,15 +319,20 @@ class BoTorchStrategy(BaseStrategy):
     def _refit_point(self, n: int) -> int:
         return n if self.refit == "every" and n <= 128 else refit_point(n)
 
-    def _acquisition(self, model, best: float, Xp):
+    def _acquisition(self, model, best: float, X, Xp):
         import torch
         from botorch.acquisition.analytic import LogExpectedImprovement
-        from botorch.acquisition.logei import qLogExpectedImprovement
+        from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
         from botorch.sampling.normal import SobolQMCNormalSampler
 
-        if Xp is None:
+        if Xp is None and self.acquisition == "logei":
             return LogExpectedImprovement(model, best_f=best)
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self._seed)
+        if self.acquisition == "lognei":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return qLogNoisyExpectedImprovement(model, X_baseline=X, sampler=sampler, X_pending=Xp,
+                                                    prune_baseline=True)
         return qLogExpectedImprovement(model, best_f=best, sampler=sampler, X_pending=Xp)
 
     def _candidates(self, best_units: np.ndarray, rng: np.random.Generator) -> np.ndarray:

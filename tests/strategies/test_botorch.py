@@ -111,7 +111,7 @@ def test_mixed_space_optimum_is_found_and_categoricals_are_exact():
 
 
 def test_options_are_checked():
-    with pytest.raises(ValueError, match="y_transform must be one of 'power', 'standardize'"):
+    with pytest.raises(ValueError, match="y_transform must be one of 'power', 'winsorize', 'standardize'"):
         BoTorchStrategy(y_transform="log")
     with pytest.raises(ValueError, match="raw_samples must be an integer"):
         BoTorchStrategy(raw_samples=2)
