@@ -115,3 +115,25 @@ def test_options_are_checked():
         BoTorchStrategy(y_transform="log")
     with pytest.raises(ValueError, match="raw_samples must be an integer"):
         BoTorchStrategy(raw_samples=2)
+
+
+def test_winsorize_clips_only_the_bad_tail_of_the_losses():
+    s = BoTorchStrategy(y_transform="winsorize")
+    losses = np.array([0.1, 1.0, 1.1, 1.2, 1.3, 1.4, 50.0])
+    y = s._targets(losses)
+    q1, q3 = np.percentile(-losses, [25, 75])
+    assert y[-1] == pytest.approx(q1 - 1.5 * (q3 - q1)) and y[-1] > -50.0  # the outlier is tamed
+    np.testing.assert_array_equal(y[:-1], -losses[:-1])  # the good tail and the bulk are untouched
+
+
+@pytest.mark.parametrize("y_transform", ["winsorize", "standardize"])
+def test_noisy_log_ei_is_pure_and_spreads_pending_points(y_transform):
+    drive_and_compare("botorch", MIXED, mixed_loss, steps=9, seed=5, pending_every=3, n_initial=3,
+                      acquisition="lognei", y_transform=y_transform, **CHEAP)
+    h = history(SMOOTH, 8, seed=1)
+    s = fresh("botorch", SMOOTH, seed=0, acquisition="lognei", **CHEAP)
+    batch = s.ask(h, n=3)
+    assert len({tuple(sorted(c.items())) for c in batch}) == 3
+    assert all(SMOOTH.validate(c) == c for c in batch)
+    with pytest.raises(ValueError, match="acquisition must be one of 'logei', 'lognei'"):
+        BoTorchStrategy(acquisition="ucb")
