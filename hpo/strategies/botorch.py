@@ -462,14 +462,17 @@ def _fit(X, Y, init: dict | None, maxiter: int) -> tuple[dict, float]:
 @contextlib.contextmanager
 def _torch_scope(seed: int, number: int) -> Iterator[None]:
     """One thread, float64 and a generator seeded by (seed, trial number) for the call;
-    the caller's torch settings and global generator are restored afterwards."""
+    the caller's torch settings and global generator are restored afterwards. Notices of
+    jitter added to a covariance (``NumericalWarning``) are not the user's concern."""
     import gpytorch
     import torch
+    from linear_operator.utils.warnings import NumericalWarning
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng(devices=[]), gpytorch.settings.debug(False):
+        with torch.random.fork_rng(devices=[]), gpytorch.settings.debug(False), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)
             torch.manual_seed(zlib.crc32(f"{seed}|{number}".encode()))
             yield
     finally:

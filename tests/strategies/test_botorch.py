@@ -137,3 +137,17 @@ def test_noisy_log_ei_is_pure_and_spreads_pending_points(y_transform):
     assert all(SMOOTH.validate(c) == c for c in batch)
     with pytest.raises(ValueError, match="acquisition must be one of 'logei', 'lognei'"):
         BoTorchStrategy(acquisition="ucb")
+
+
+def test_jitter_notices_stay_inside_the_torch_scope_and_other_warnings_do_not():
+    import warnings
+
+    import hpo.strategies.botorch as bt
+    from linear_operator.utils.warnings import NumericalWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with bt._torch_scope(0, 1):
+            warnings.warn("added jitter", NumericalWarning)
+            warnings.warn("something else", UserWarning)
+    assert [w.category for w in caught] == [UserWarning]
