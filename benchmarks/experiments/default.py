@@ -28,7 +28,8 @@ run``):
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
 against each peer over problems and over (problem, seed) runs; auto − ax per problem; n_jobs=2
-against sequential; CPU per trial.
+against sequential; CPU per trial; where the proposals land on the 6-D shifted multimodal pair
+(distance to the incumbent and to the optimum: how local each strategy's search is).
 
     python -m benchmarks.experiments.default run --jobs 2     # resumes; packs runs.jsonl.gz; report
     python -m benchmarks.experiments.default report
@@ -52,6 +53,7 @@ __all__ = ["EXPERIMENT", "STRATEGIES", "write_report", "main"]
 
 STRATEGIES = ("auto", "ax", "optuna-gp", "optuna-tpe", "smac3-hpo", "random")
 OVERHEAD_PROBLEMS = ("hartmann6", "int-levy8", "conditional")
+LOCALITY_PROBLEMS = ("levy6-shifted", "ackley6-shifted")  # the 6-D shifted multimodal pair: dev, test
 VARIANT_PROBLEMS = ("branin", "levy6-shifted", "rosenbrock12-shifted", "mixed", "cond-shifted")
 _FOLDER = RESULTS / "default"
 _VARIANTS = {
@@ -236,6 +238,37 @@ def _variants(records: list[dict]) -> tuple[list[str], dict]:
     return lines, data
 
 
+def _locality(records: list[dict]) -> tuple[list[str], dict]:
+    """Where each strategy's model-based proposals (trials 6-40) land on the 6-D shifted pair:
+    unit-cube distance to the best trial before it and to the optimum."""
+    from benchmarks.registry import make_benchmark
+
+    lines = ["| problem | strategy | runs | to the incumbent, median | within 0.1 | beyond 0.5 "
+             "| to the optimum, median |", "|---|---|---:|---:|---:|---:|---:|"]
+    data: dict = {}
+    for p in LOCALITY_PROBLEMS:
+        bench = make_benchmark(p)
+        lo, hi = np.array(bench.bounds, float).T
+        names = [f"x{i}" for i in range(len(lo))]
+        opt = (bench.argmin - lo) / (hi - lo)
+        for s in sorted({r["strategy"] for r in records if r["benchmark"] == p}, key=_key):
+            runs = [r for r in records if r["benchmark"] == p and r["strategy"] == s and len(r["configs"]) >= 40]
+            near, far = [], []
+            for r in runs:
+                U = (np.array([[c[n] for n in names] for c in r["configs"][:40]], float) - lo) / (hi - lo)
+                L = np.array([np.inf if x is None else x for x in r["losses"][:40]], float)
+                near += [float(np.linalg.norm(U[t] - U[np.argmin(L[:t])])) for t in range(5, 40)]
+                far += list(np.linalg.norm(U[5:] - opt, axis=1))
+            if runs:
+                d = np.array(near)
+                data[f"{p}|{s}"] = row = {"runs": len(runs), "incumbent_median": float(np.median(d)),
+                                          "within_0.1": float(np.mean(d < 0.1)), "beyond_0.5": float(np.mean(d > 0.5)),
+                                          "optimum_median": float(np.median(far))}
+                lines.append(f"| {p} | {s} | {len(runs)} | {row['incumbent_median']:.2f} | {row['within_0.1']:.2f} "
+                             f"| {row['beyond_0.5']:.2f} | {row['optimum_median']:.2f} |")
+    return lines + [""], data
+
+
 def _paired_runs(sc: Scores, a: str, b: str) -> tuple[list[str], dict]:
     """Table cells (budget | a's mean | b's mean | difference | p | better/worse | runs) of a
     paired Wilcoxon test over (problem, seed) runs at each budget, and the tests by budget; the
@@ -350,6 +383,11 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
     lines += ["## Cost per trial", "", "The runner's CPU time of the worker between two evaluations (ask, tell and "
               "anything the library does; one thread), mean over trials; trials 1-40 from the test runs, 1-200 and "
               f"181-200 from 200-trial runs on {', '.join(OVERHEAD_PROBLEMS)}:", ""] + o_lines
+    g_lines, data["locality"] = _locality(records)
+    lines += ["## Where the proposals land (6-D shifted multimodal pair)", "", "Trials 6-40 of each run (after the "
+              "start design), in the unit cube of the box: distance to the best trial before it (the incumbent) "
+              f"and to the optimum; {LOCALITY_PROBLEMS[0]} is on the dev half, {LOCALITY_PROBLEMS[1]} on the "
+              "test half:", ""] + g_lines
     v_lines, data["variants"] = _variants(records)
     lines += ["## How botorch's acquisition search was chosen (dev problems)", ""] + v_lines
     c_lines, data["candidates"] = _candidates(records)

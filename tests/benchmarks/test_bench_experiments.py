@@ -137,3 +137,26 @@ def test_wrapper_report_pairs_each_wrapper_with_its_library(tmp_path):
     md = wrappers.write_report(recs, tmp_path, "cmd").read_text()
     assert "| tpe | branin | 2 |" in md and "`optuna-tpe` n_startup_trials=10, multivariate=True" in md
     assert (tmp_path / "wrappers.json").is_file()
+
+
+def test_default_report_measures_how_local_each_strategys_proposals_are():
+    import numpy as np
+
+    from benchmarks.experiments.default import _locality
+
+    bench = make_benchmark("levy6-shifted")
+    lo, hi = np.array(bench.bounds, float).T
+    rng = np.random.default_rng(0)
+
+    def run(strategy, units):
+        configs = [{f"x{i}": float(v) for i, v in enumerate(lo + u * (hi - lo))} for u in units]
+        return {"benchmark": "levy6-shifted", "strategy": strategy, "configs": configs,
+                "losses": [float(bench.objective_function(c)["function_value"]) for c in configs]}
+
+    start = rng.random((5, 6))
+    best = start[np.argmin(run("x", start)["losses"])]
+    hugging = np.vstack([start, best + 0.001 * rng.standard_normal((35, 6))])  # every proposal next to the best
+    lines, data = _locality([run("hugger", hugging), run("scatter", rng.random((40, 6)))])
+    assert data["levy6-shifted|hugger"]["within_0.1"] == 1.0 and data["levy6-shifted|hugger"]["beyond_0.5"] == 0.0
+    assert data["levy6-shifted|scatter"]["incumbent_median"] > 0.5 > data["levy6-shifted|hugger"]["incumbent_median"]
+    assert sum("| levy6-shifted |" in line for line in lines) == 2
