@@ -27,7 +27,8 @@ run``):
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
-against each peer over problems and over (problem, seed) runs; auto − ax per problem; n_jobs=2
+against each peer over problems and over (problem, seed) runs; auto − ax per problem; every
+strategy's score per problem (and how many problems auto and ax both all but solve); n_jobs=2
 against sequential; CPU per trial; where the proposals land on the 6-D shifted multimodal pair
 (distance to the incumbent and to the optimum: how local each strategy's search is).
 
@@ -186,6 +187,29 @@ def _per_problem(sc: Scores, a: str, b: str) -> list[str]:
             cells.append("–" if not (sa and sb) else f"{sa['mean'] - sb['mean']:+.1f}")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _problem_scores(sc: Scores, strategies: list[str], pair: tuple[str, str] = ("auto", "ax"), level: float = 95.0,
+                    at: int = 40) -> tuple[list[str], dict]:
+    """Each problem's mean score per strategy at every budget, and the problems both of ``pair``
+    score at least ``level`` on at ``at`` trials (problems both all but solve cannot tell them apart)."""
+    shown = [s for s in strategies if s in sc.strategies]
+    lines = ["| problem | " + " | ".join(shown) + " |", "|---|" + "---:|" * len(shown)]
+    data: dict = {}
+    for p in sc.problems:
+        cells = []
+        for s in shown:
+            means = [sc.per_problem[(p, s, b)]["mean"] if (p, s, b) in sc.per_problem else None for b in sc.budgets]
+            data[f"{p}|{s}"] = means
+            cells.append(" / ".join("–" if m is None else f"{m:.0f}" for m in means))
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    solved = [p for p in sc.problems if at in sc.budgets and all(
+        (data.get(f"{p}|{s}", [None] * len(sc.budgets))[sc.budgets.index(at)] or 0) >= level for s in pair)]
+    data["solved"] = {"strategies": pair, "level": level, "budget": at, "problems": solved}
+    note = (f"Cells: mean score at {' / '.join(map(str, sc.budgets))} trials. On {len(solved)} of {len(sc.problems)} "
+            f"problems {' and '.join(pair)} both score {level:.0f} or more at {at} trials"
+            + (f" ({', '.join(solved)}): there they can hardly be told apart." if solved else "."))
+    return [note, ""] + lines + [""], data
 
 
 def _cpu_ms(records: list[dict], strategy: str, problems, first: int, last: int | None = None,
@@ -364,6 +388,8 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
             if "ax" in sc.strategies:
                 lines += [f"auto − ax per problem ({name} half, mean score over the seeds both ran):", ""]
                 lines += _per_problem(sc, "auto", "ax")
+            p_lines, entry["per_problem"] = _problem_scores(sc, sorted(sc.strategies, key=_key))
+            lines += [f"Per problem ({name} half):", ""] + p_lines
         data[name] = entry
     workers = [s for s in PARALLEL if any(r["strategy"] == s and r["benchmark"] in TEST for r in records)]
     if workers:

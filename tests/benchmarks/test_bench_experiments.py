@@ -160,3 +160,17 @@ def test_default_report_measures_how_local_each_strategys_proposals_are():
     assert data["levy6-shifted|hugger"]["within_0.1"] == 1.0 and data["levy6-shifted|hugger"]["beyond_0.5"] == 0.0
     assert data["levy6-shifted|scatter"]["incumbent_median"] > 0.5 > data["levy6-shifted|hugger"]["incumbent_median"]
     assert sum("| levy6-shifted |" in line for line in lines) == 2
+
+
+def test_default_report_scores_every_problem_and_counts_those_both_leaders_solve():
+    from benchmarks.experiments.default import _problem_scores
+    from benchmarks.scoring import score
+
+    recs = [run_one(RunSpec(s, p, seed, 6)) for s in ("random", "tpe") for p in ("branin", "hartmann6") for seed in (0, 1)]
+    sc = score(recs, budgets=(3, 6))
+    lines, data = _problem_scores(sc, ["tpe", "random"], pair=("random", "tpe"), level=-1e9, at=6)
+    assert lines[2] == "| problem | tpe | random |" and sum(line.startswith("| branin | ") for line in lines) == 1
+    assert data["branin|random"] == [sc.per_problem[("branin", "random", b)]["mean"] for b in (3, 6)]
+    assert data["solved"]["problems"] == ["branin", "hartmann6"] and "On 2 of 2 problems" in lines[0]
+    _, none = _problem_scores(sc, ["tpe", "random"], pair=("random", "tpe"), level=101, at=6)
+    assert none["solved"]["problems"] == []
