@@ -191,8 +191,8 @@ def _per_problem(sc: Scores, a: str, b: str) -> list[str]:
 
 def _problem_scores(sc: Scores, strategies: list[str], pair: tuple[str, str] = ("auto", "ax"), level: float = 95.0,
                     at: int = 40) -> tuple[list[str], dict]:
-    """Each problem's mean score per strategy at every budget, and the problems both of ``pair``
-    score at least ``level`` on at ``at`` trials (problems both all but solve cannot tell them apart)."""
+    """Each problem's mean score per strategy at every budget, and the problems on which both of
+    ``pair`` score at least ``level`` at ``at`` trials (problems both all but solve cannot tell them apart)."""
     shown = [s for s in strategies if s in sc.strategies]
     lines = ["| problem | " + " | ".join(shown) + " |", "|---|" + "---:|" * len(shown)]
     data: dict = {}
