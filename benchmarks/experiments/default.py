@@ -203,8 +203,8 @@ def _problem_scores(sc: Scores, strategies: list[str], pair: tuple[str, str] = (
             data[f"{p}|{s}"] = means
             cells.append(" / ".join("–" if m is None else f"{m:.0f}" for m in means))
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
-    solved = [p for p in sc.problems if at in sc.budgets and all(
-        (data.get(f"{p}|{s}", [None] * len(sc.budgets))[sc.budgets.index(at)] or 0) >= level for s in pair)]
+    solved = [p for p in sc.problems
+              if all(sc.per_problem.get((p, s, at), {}).get("mean", -math.inf) >= level for s in pair)]
     data["solved"] = {"strategies": pair, "level": level, "budget": at, "problems": solved}
     note = (f"Cells: mean score at {' / '.join(map(str, sc.budgets))} trials. On {len(solved)} of {len(sc.problems)} "
             f"problems {' and '.join(pair)} both score {level:.0f} or more at {at} trials"
