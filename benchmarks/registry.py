@@ -7,7 +7,8 @@ Built-in names: the synthetic functions (``branin``, ``hartmann6``, ``levy4``,
 (``ml-<model>-<dataset>``, the wide models ``svmk``, ``cash``, ``trees``, ``sgd``, ``hgb``
 included) and tabular ones (``tab-<model>-<dataset>``). Suites expand to several names:
 ``standard``, ``synthetic``, ``tabular``, ``ml``, ``ml-wide``, ``multifidelity``, and the default-strategy
-suite's halves ``default-dev`` and ``default-test`` (:mod:`benchmarks.default_suite`).
+suite's halves ``default-dev`` and ``default-test`` and its harder choosing set
+``default-dev-hard`` (:mod:`benchmarks.default_suite`).
 
 Anything else of the form ``package.module:Class`` (or ``package.module:Class(arg=...)``
 with keyword arguments as Python literals) is imported and instantiated: any object with
@@ -87,7 +88,7 @@ def _parse_shifted(name: str) -> tuple[str, int] | None:
 
 def suites() -> dict[str, list[str]]:
     """Suite name -> benchmark names."""
-    from benchmarks.default_suite import DEV, TEST
+    from benchmarks.default_suite import DEV, DEV_HARD, TEST
 
     return {
         "standard": list(STANDARD),
@@ -98,6 +99,7 @@ def suites() -> dict[str, list[str]]:
         "multifidelity": list(_MF_SYNTHETIC) + _ml_names("mf"),
         "default-dev": list(DEV),
         "default-test": list(TEST),
+        "default-dev-hard": list(DEV_HARD),
     }
 
 

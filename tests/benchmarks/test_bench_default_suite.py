@@ -5,7 +5,7 @@ import pytest
 
 import hpo
 from benchmarks import synthetic as S
-from benchmarks.default_suite import DEV, PAIRS, TEST
+from benchmarks.default_suite import DEV, DEV_HARD, PAIRS, TEST
 from benchmarks.ml import WIDE_MODELS, MLBenchmark
 from benchmarks.registry import expand, make_benchmark
 
@@ -18,6 +18,13 @@ def test_split_is_disjoint_paired_and_mostly_live_ml():
     assert sum(n.startswith("ml-") for n in both) == 14
     dims = {n: len(make_benchmark(n).get_configuration_space()) for n in both}
     assert sum(10 <= d <= 20 for d in dims.values()) >= 6
+
+
+def test_harder_dev_problems_are_new_and_each_builds():
+    assert len(DEV_HARD) == len(set(DEV_HARD)) == 8 and not set(DEV_HARD) & set(DEV + TEST)
+    assert expand("default-dev-hard") == DEV_HARD
+    for name in DEV_HARD:
+        assert make_benchmark(name).name == name
 
 
 @pytest.mark.parametrize("function, dim", [("ackley", 6), ("levy", 6), ("rosenbrock", 12), ("styblinski", 16),
