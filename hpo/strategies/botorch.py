@@ -85,6 +85,8 @@ class BoTorchStrategy(BaseStrategy):
         raw_samples: candidates scored first (half Sobol, half around the best trials).
         num_restarts: best candidates searched around (and refined, with ``maxiter > 0``).
         maxiter: L-BFGS-B iterations of the refinement (0: none; the batched search only).
+        refine_after: refine only once this many trials have finished (early on, when the
+            model is rough, a sharper optimum of its acquisition is not a better trial).
         max_train: at most this many finished trials train the GP (the best half of them and
             an even spread of the rest), which bounds the cost of long runs.
         y_transform: ``"power"`` (Yeo-Johnson, then standardisation: losses with heavy tails
@@ -127,6 +129,7 @@ class BoTorchStrategy(BaseStrategy):
         "raw_samples": Integer(8),
         "num_restarts": Integer(1),
         "maxiter": Integer(0),
+        "refine_after": Integer(0),
         "max_train": Integer(8),
         "y_transform": Choice("power", "winsorize", "standardize"),
         "acquisition": Choice("logei", "lognei"),
@@ -139,15 +142,15 @@ class BoTorchStrategy(BaseStrategy):
     }
 
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
-                 num_restarts: int = 4, maxiter: int = 0, max_train: int = 250, y_transform: str = "power",
-                 acquisition: str = "logei", mc_samples: int = 128, local_scale: float = 0.1, fit_maxiter: int = 20,
-                 local_rounds: int = 2, refit: str = "schedule", cold_fits: str = "milestones"):
+                 num_restarts: int = 4, maxiter: int = 0, refine_after: int = 0, max_train: int = 250,
+                 y_transform: str = "power", acquisition: str = "logei", mc_samples: int = 128,
+                 local_scale: float = 0.1, fit_maxiter: int = 20, local_rounds: int = 2, refit: str = "schedule",
+                 cold_fits: str = "milestones"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
-                         maxiter=maxiter, max_train=max_train, y_transform=y_transform, acquisition=acquisition,
-                         mc_samples=mc_samples,
-                         local_scale=local_scale, fit_maxiter=fit_maxiter, local_rounds=local_rounds,
-                         refit=refit, cold_fits=cold_fits)
+                         maxiter=maxiter, refine_after=refine_after, max_train=max_train, y_transform=y_transform,
+                         acquisition=acquisition, mc_samples=mc_samples, local_scale=local_scale,
+                         fit_maxiter=fit_maxiter, local_rounds=local_rounds, refit=refit, cold_fits=cold_fits)
         self._reset()
 
     def _reset(self) -> None:
@@ -274,7 +277,8 @@ class BoTorchStrategy(BaseStrategy):
         Xp = _tensor(self._features.transform(np.array([self._unit(c) for c in pending]))) if pending else None
         acq = self._acquisition(model, float(Y.max()), X[: len(train)], Xp)
         order = np.argsort(losses[: len(train)])[:5]
-        return self._maximise(acq, U[order], seen, rng)
+        refine = self.maxiter if len(done) >= self.refine_after else 0
+        return self._maximise(acq, U[order], seen, rng, refine)
 
     def _model(self, done: list[Observation], X, Y):
         from botorch.models import SingleTaskGP
@@ -348,7 +352,7 @@ class BoTorchStrategy(BaseStrategy):
         # a conditional parent's flip may activate children: give them fresh values
         return np.clip(np.vstack([sobol, local]), 0.0, 1.0)
 
-    def _maximise(self, acq, best_units: np.ndarray, seen: set, rng: np.random.Generator) -> dict:
+    def _maximise(self, acq, best_units: np.ndarray, seen: set, rng: np.random.Generator, maxiter: int) -> dict:
         import torch
         from botorch.generation.gen import gen_candidates_scipy
 
@@ -379,17 +383,17 @@ class BoTorchStrategy(BaseStrategy):
         lo = torch.where(_tensor(free).unsqueeze(1).bool(), torch.zeros_like(X0), X0)
         hi = torch.where(_tensor(free).unsqueeze(1).bool(), torch.ones_like(X0), X0)
         refined = U[top].copy()
-        if free.any() and self.maxiter > 0:
+        if free.any() and maxiter > 0:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 Xr, _ = gen_candidates_scipy(X0, acq, lower_bounds=lo, upper_bounds=hi,
-                                             options={"maxiter": self.maxiter}, use_parallel_mode=False)
+                                             options={"maxiter": maxiter}, use_parallel_mode=False)
             Xr = Xr.detach().squeeze(1).numpy()
             for j in np.flatnonzero(self._numeric):
                 refined[:, j] = np.where(active[top, j], Xr[:, self._col[j]], refined[:, j])
         # decode in order of promise until a few untried configurations are found, then rescore
         # them exactly (rounding integers and dropping inactive parameters moves a point)
-        cand = np.vstack([refined, U[order]]) if self.maxiter > 0 else U[order]
+        cand = np.vstack([refined, U[order]]) if maxiter > 0 else U[order]
         keys, unique = set(), []
         for c in self._decode_many(cand, feats.active(cand)):
             k = config_key(c)

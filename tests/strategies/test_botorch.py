@@ -117,6 +117,22 @@ def test_options_are_checked():
         BoTorchStrategy(raw_samples=2)
 
 
+@pytest.mark.parametrize("done,refined", [(7, False), (8, True)])
+def test_refine_after_holds_the_lbfgs_refinement_back_until_that_many_trials_finished(monkeypatch, done, refined):
+    import botorch.generation.gen as gen
+
+    real, calls = gen.gen_candidates_scipy, []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs["options"]["maxiter"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gen, "gen_candidates_scipy", recording)
+    s = fresh("botorch", SMOOTH, seed=0, refine_after=8, **CHEAP)
+    s.ask(history(SMOOTH, done, seed=1))
+    assert calls == ([CHEAP["maxiter"]] if refined else [])
+
+
 def test_winsorize_clips_only_the_bad_tail_of_the_losses():
     s = BoTorchStrategy(y_transform="winsorize")
     losses = np.array([0.1, 1.0, 1.1, 1.2, 1.3, 1.4, 50.0])
