@@ -98,6 +98,11 @@ class BoTorchStrategy(BaseStrategy):
             quasi-Monte-Carlo with pending points) or ``"lognei"`` (BoTorch's noisy log EI,
             improvement over the model's belief at the trials so far, as Ax does).
         mc_samples: quasi-Monte-Carlo samples of the MC acquisitions.
+        explore_every: while the best loss has not improved for ``k * explore_every``
+            finished trials (k = 1, 2, ...), that trial maximises an upper confidence bound
+            instead of EI (0: never): EI keeps refining a basin it has solved, a bound with
+            ``explore_beta`` looks where the model is unsure.
+        explore_beta: the bound's beta (mean plus ``sqrt(beta)`` standard deviations).
         local_scale: standard deviation (unit cube) of the perturbations around the best trials.
         fit_maxiter: L-BFGS-B iterations of a warm-started hyperparameter fit (three times
             as many from the priors).
@@ -134,6 +139,8 @@ class BoTorchStrategy(BaseStrategy):
         "y_transform": Choice("power", "winsorize", "standardize"),
         "acquisition": Choice("logei", "lognei"),
         "mc_samples": Integer(8),
+        "explore_every": Integer(0),
+        "explore_beta": Real(0),
         "local_scale": Real(0),
         "fit_maxiter": Integer(1),
         "local_rounds": Integer(0),
@@ -144,12 +151,13 @@ class BoTorchStrategy(BaseStrategy):
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
                  num_restarts: int = 4, maxiter: int = 0, refine_after: int = 0, max_train: int = 250,
                  y_transform: str = "power", acquisition: str = "logei", mc_samples: int = 128,
-                 local_scale: float = 0.1, fit_maxiter: int = 20, local_rounds: int = 2, refit: str = "schedule",
+                 explore_every: int = 0, explore_beta: float = 4.0, local_scale: float = 0.1, fit_maxiter: int = 20, local_rounds: int = 2, refit: str = "schedule",
                  cold_fits: str = "milestones"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
                          maxiter=maxiter, refine_after=refine_after, max_train=max_train, y_transform=y_transform,
-                         acquisition=acquisition, mc_samples=mc_samples, local_scale=local_scale,
+                         acquisition=acquisition, mc_samples=mc_samples, explore_every=explore_every,
+                         explore_beta=explore_beta, local_scale=local_scale,
                          fit_maxiter=fit_maxiter, local_rounds=local_rounds, refit=refit, cold_fits=cold_fits)
         self._reset()
 
@@ -275,7 +283,10 @@ class BoTorchStrategy(BaseStrategy):
             _log.warning("BoTorch GP fit failed (%s); proposing at random", e)
             return self.space.sample(1, rng=rng)[0]
         Xp = _tensor(self._features.transform(np.array([self._unit(c) for c in pending]))) if pending else None
-        acq = self._acquisition(model, float(Y.max()), X[: len(train)], Xp)
+        if self._exploring(done):
+            acq = self._bound(model, Xp)
+        else:
+            acq = self._acquisition(model, float(Y.max()), X[: len(train)], Xp)
         order = np.argsort(losses[: len(train)])[:5]
         refine = self.maxiter if len(done) >= self.refine_after else 0
         return self._maximise(acq, U[order], seen, rng, refine)
@@ -322,6 +333,29 @@ class BoTorchStrategy(BaseStrategy):
 
     def _refit_point(self, n: int) -> int:
         return n if self.refit == "every" and n <= 128 else refit_point(n)
+
+    def _exploring(self, done: list[Observation]) -> bool:
+        """Whether this proposal explores: ``k * explore_every`` finished trials since the last
+        improvement of the best loss."""
+        if not self.explore_every or not done:
+            return False
+        best, last = math.inf, 0
+        for i, r in enumerate(done):
+            if r.loss < best:
+                best, last = r.loss, i
+        stalled = len(done) - 1 - last
+        return stalled >= self.explore_every and stalled % self.explore_every == 0
+
+    def _bound(self, model, Xp):
+        import torch
+        from botorch.acquisition.analytic import UpperConfidenceBound
+        from botorch.acquisition.monte_carlo import qUpperConfidenceBound
+        from botorch.sampling.normal import SobolQMCNormalSampler
+
+        if Xp is None:
+            return UpperConfidenceBound(model, beta=self.explore_beta)
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self._seed)
+        return qUpperConfidenceBound(model, beta=self.explore_beta, sampler=sampler, X_pending=Xp)
 
     def _acquisition(self, model, best: float, X, Xp):
         import torch

@@ -133,6 +133,22 @@ def test_refine_after_holds_the_lbfgs_refinement_back_until_that_many_trials_fin
     assert calls == ([CHEAP["maxiter"]] if refined else [])
 
 
+def test_explore_every_maximises_a_bound_after_each_stretch_without_improvement():
+    h = history(SMOOTH, 12, seed=1)
+    losses = [r.value for r in h]
+    s = fresh("botorch", SMOOTH, seed=0, explore_every=3, **CHEAP)
+    done = s.rows(h)
+    since = [n - 1 - int(np.argmin(losses[:n])) for n in range(1, 13)]  # trials since the prefix's best
+    assert [s._exploring(done[:n]) for n in range(1, 13)] == [k >= 3 and k % 3 == 0 for k in since]
+    assert not fresh("botorch", SMOOTH, seed=0, **CHEAP)._exploring(done)
+    cut = next(n for n, k in zip(range(1, 13), since) if k == 3)  # three trials past the best: it explores
+    explored = s.ask(h[:cut])[0]
+    assert explored == fresh("botorch", SMOOTH, seed=0, explore_every=3, **CHEAP).ask(h[:cut])[0]
+    assert explored != fresh("botorch", SMOOTH, seed=0, **CHEAP).ask(h[:cut])[0]
+    running = h[:cut] + [trial(SMOOTH, cut, explored, state=TrialState.RUNNING)]
+    assert s.ask(running)[0] != explored  # with a pending trial: q-UCB, pushed away from it
+
+
 def test_winsorize_clips_only_the_bad_tail_of_the_losses():
     s = BoTorchStrategy(y_transform="winsorize")
     losses = np.array([0.1, 1.0, 1.1, 1.2, 1.3, 1.4, 50.0])
