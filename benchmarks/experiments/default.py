@@ -23,14 +23,19 @@ run``):
   0-9: five local-search rounds, cold fits at every refit point, both, Ax's treatment of the
   losses (the bad tail winsorised at Tukey's fence instead of a power transform), Ax's
   acquisition (BoTorch's noisy log EI), and plain botorch (auto's rule under other seeds: the
-  noise a candidate must beat); paired with auto's first 40 trials on the same (problem, seed).
+  noise a candidate must beat), L-BFGS refinement from the 20th trial on, an upper confidence
+  bound instead of EI on every fifth trial without improvement; paired with auto's
+  first 40 trials on the same (problem, seed);
+* ``hard``: auto, ax, random and the L-BFGS candidates on ``DEV_HARD`` (8 choosing problems
+  with headroom, declared after the dev half proved all but solved), seeds 0-4, 40 trials.
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
 against each peer over problems and over (problem, seed) runs; auto − ax per problem; every
 strategy's score per problem (and how many problems auto and ax both all but solve); n_jobs=2
 against sequential; CPU per trial; where the proposals land on the 6-D shifted multimodal pair
-(distance to the incumbent and to the optimum: how local each strategy's search is).
+(distance to the incumbent and to the optimum: how local each strategy's search is); which
+branch of the conditional pair each strategy settles on; the candidates on the harder dev problems.
 
     python -m benchmarks.experiments.default run --jobs 2     # resumes; packs runs.jsonl.gz; report
     python -m benchmarks.experiments.default report
@@ -44,17 +49,18 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.default_suite import BUDGETS, DEV, TEST
+from benchmarks.default_suite import BUDGETS, DEV, DEV_HARD, TEST
 from benchmarks.experiments import RESULTS, Experiment, Sweep
 from benchmarks.resultfiles import describe, machine, write_outputs
 from benchmarks.runner import Variant
-from benchmarks.scoring import Scores, paired_test, score
+from benchmarks.scoring import RANDOM_NAMES, Scores, paired_test, score
 
 __all__ = ["EXPERIMENT", "STRATEGIES", "write_report", "main"]
 
 STRATEGIES = ("auto", "ax", "optuna-gp", "optuna-tpe", "smac3-hpo", "random")
 OVERHEAD_PROBLEMS = ("hartmann6", "int-levy8", "conditional")
 LOCALITY_PROBLEMS = ("levy6-shifted", "ackley6-shifted")  # the 6-D shifted multimodal pair: dev, test
+BRANCH_PROBLEMS = {"cond-shifted": "kind", "conditional": "branch"}  # conditional problem -> its root switch
 VARIANT_PROBLEMS = ("branin", "levy6-shifted", "rosenbrock12-shifted", "mixed", "cond-shifted")
 _FOLDER = RESULTS / "default"
 _VARIANTS = {
@@ -69,10 +75,14 @@ _VARIANTS = {
     "botorch-lbfgs5": Variant("botorch", {"num_restarts": 2, "maxiter": 5}),
     "botorch-winsorize": Variant("botorch", {"y_transform": "winsorize"}),
     "botorch-lognei": Variant("botorch", {"acquisition": "lognei"}),
+    "botorch-lbfgs-late": Variant("botorch", {"num_restarts": 2, "maxiter": 10, "refine_after": 20}),
+    "botorch-explore5": Variant("botorch", {"explore_every": 5}),
 }
 CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs", "botorch-lbfgs5",  # seeds 0-2
               "botorch", "botorch-rounds5", "botorch-coldfits", "botorch-rounds5-coldfits",  # seeds 0-9
-              "botorch-winsorize", "botorch-lognei")
+              "botorch-winsorize", "botorch-lognei", "botorch-lbfgs-late",
+              "botorch-explore5")
+HARD = ("auto", "ax", "random", "botorch-lbfgs5", "botorch-lbfgs-late", "botorch-explore5")  # on DEV_HARD
 PARALLEL = ("auto-2jobs", "auto-ray2")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 
@@ -86,6 +96,7 @@ SWEEPS = {
     "variants": (Sweep(("botorch", "botorch-lbfgs"), VARIANT_PROBLEMS, (0, 1), 40, _VARIANTS),),
     "candidates": (Sweep(CANDIDATES[:3], tuple(DEV), (0, 1, 2), 40, _VARIANTS),
                    Sweep(CANDIDATES[3:], tuple(DEV), tuple(range(10)), 40, _VARIANTS)),
+    "hard": (Sweep(HARD, tuple(DEV_HARD), tuple(range(5)), 40, _VARIANTS),),
 }
 
 
@@ -293,6 +304,30 @@ def _locality(records: list[dict]) -> tuple[list[str], dict]:
     return lines + [""], data
 
 
+def _branches(records: list[dict], first: int = 20) -> tuple[list[str], dict]:
+    """On the conditional pair: each strategy's share of trials after the first ``first`` on each
+    value of the root switch, and the value its best trial has (runs of 100 trials)."""
+    lines = ["| problem | strategy | runs | share of trials per branch | best trial's branch (runs) |",
+             "|---|---|---:|---|---|"]
+    data: dict = {}
+    for p, switch in BRANCH_PROBLEMS.items():
+        for s in sorted({r["strategy"] for r in records if r["benchmark"] == p}, key=_key):
+            runs = [r for r in records if r["benchmark"] == p and r["strategy"] == s and r["budget"] == 100
+                    and r.get("configs")]
+            if not runs:
+                continue
+            later = [c[switch] for r in runs for c in r["configs"][first:]]
+            values = sorted(set(later) | {c[switch] for r in runs for c in r["configs"]})
+            share = {v: later.count(v) / max(1, len(later)) for v in values}
+            best = [r["configs"][int(np.argmin([np.inf if x is None else x for x in r["losses"]]))][switch]
+                    for r in runs]
+            counts = {v: best.count(v) for v in values if v in best}
+            data[f"{p}|{s}"] = {"runs": len(runs), "share": share, "best": counts}
+            lines.append(f"| {p} | {s} | {len(runs)} | " + ", ".join(f"{v} {x:.2f}" for v, x in share.items())
+                         + " | " + ", ".join(f"{v} {n}" for v, n in counts.items()) + " |")
+    return lines + [""], data
+
+
 def _paired_runs(sc: Scores, a: str, b: str) -> tuple[list[str], dict]:
     """Table cells (budget | a's mean | b's mean | difference | p | better/worse | runs) of a
     paired Wilcoxon test over (problem, seed) runs at each budget, and the tests by budget; the
@@ -328,6 +363,31 @@ def _candidates(records: list[dict]) -> tuple[list[str], dict]:
     cpu = {s: _cpu_ms(dev, s, DEV, 0, 40) for s in ("auto", *CANDIDATES)}
     data["cpu_ms"] = cpu
     lines += ["", "CPU per trial, trials 1-40: " + ", ".join(f"{s} {_fmt(v, 0)} ms" for s, v in cpu.items()), ""]
+    return lines, data
+
+
+def _hard(records: list[dict]) -> tuple[list[str], dict]:
+    """Scores on ``DEV_HARD`` and every strategy there against auto, paired over runs."""
+    recs = [r for r in records if r["benchmark"] in DEV_HARD and r["budget"] == 40]
+    present = sorted({r["strategy"] for r in recs} & set(HARD), key=lambda s: HARD.index(s))
+    if "auto" not in present or not any(r["strategy"] in RANDOM_NAMES for r in recs):
+        return ["(no runs of auto and random on the harder dev problems yet)", ""], {}
+    sc = score(recs, budgets=(10, 20, 40), strategies=present)
+    lines = [f"Problems: {', '.join(DEV_HARD)} (`DEV_HARD` in `benchmarks/default_suite.py`, declared before any "
+             "run on them); 40 trials.", ""] + _table(sc)
+    lines += ["Each strategy against auto at equal trials, paired over (problem, seed) runs:", "",
+              "| strategy | budget | it, mean | auto, mean | difference | p | better/worse | runs |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    data: dict = {"summary": {f"{s}@{b}": v for (s, b), v in sc.summary.items()}, "anchors": sc.anchors}
+    for s in present[1:]:
+        rows, tests = _paired_runs(sc, s, "auto")
+        lines += [f"| {s} | {row}" for row in rows]
+        data.update({f"{s}@{b}": w for b, w in tests.items()})
+    p_lines, data["per_problem"] = _problem_scores(sc, present)
+    cpu = {s: _cpu_ms(recs, s, DEV_HARD, 0, 40) for s in present}
+    data["cpu_ms"] = cpu
+    lines += ["", "Per problem:", ""] + p_lines
+    lines += ["CPU per trial, trials 1-40: " + ", ".join(f"{s} {_fmt(v, 0)} ms" for s, v in cpu.items()), ""]
     return lines, data
 
 
@@ -414,10 +474,17 @@ def write_report(records: list[dict], folder: Path, command: str) -> Path:
               "start design), in the unit cube of the box: distance to the best trial before it (the incumbent) "
               f"and to the optimum; {LOCALITY_PROBLEMS[0]} is on the dev half, {LOCALITY_PROBLEMS[1]} on the "
               "test half:", ""] + g_lines
+    b_lines, data["branches"] = _branches(records)
+    lines += ["## Which branch the search settles on (conditional pair)", "", "Share of trials 21-100 on each "
+              "value of the root switch (`kind` of cond-shifted, dev half; `branch` of conditional, test half, "
+              "whose branches' minima are hartmann 0.18, branin 0.40, quadratic 1.0), and the branch of each "
+              "run's best trial:", ""] + b_lines
     v_lines, data["variants"] = _variants(records)
     lines += ["## How botorch's acquisition search was chosen (dev problems)", ""] + v_lines
     c_lines, data["candidates"] = _candidates(records)
     lines += ["## Candidate defaults for auto (dev half)", ""] + c_lines
+    h_lines, data["hard"] = _hard(records)
+    lines += ["## Candidate defaults for auto (harder dev problems)", ""] + h_lines
     if halves:
         _plot(halves, folder / "scores.png")
         lines += ["![score against budget, test and dev halves](scores.png)", ""]

@@ -174,3 +174,32 @@ def test_default_report_scores_every_problem_and_counts_those_both_leaders_solve
     assert data["solved"]["problems"] == ["branin", "hartmann6"] and "On 2 of 2 problems" in lines[0]
     _, none = _problem_scores(sc, ["tpe", "random"], pair=("random", "tpe"), level=101, at=6)
     assert none["solved"]["problems"] == []
+
+
+def test_default_report_pairs_each_strategy_with_auto_on_the_harder_dev_problems(monkeypatch):
+    from benchmarks.experiments import default as d
+
+    monkeypatch.setattr(d, "DEV_HARD", ["branin", "hartmann6"])
+    monkeypatch.setattr(d, "HARD", ("tpe", "random"))
+    recs = [run_one(RunSpec(s, p, seed, 40)) for s in ("random", "tpe") for p in ("branin", "hartmann6")
+            for seed in (0, 1, 2)]
+    lines, data = d._hard(recs)
+    assert lines == ["(no runs of auto and random on the harder dev problems yet)", ""] and data == {}
+    monkeypatch.setattr(d, "HARD", ("auto", "tpe", "random"))
+    recs += [dict(r, strategy="auto") for r in recs if r["strategy"] == "tpe"]  # auto proposing as tpe does
+    lines, data = d._hard(recs)
+    rows = [line for line in lines if line.startswith("| tpe | ")][1:]  # the first: the score table's
+    assert len(rows) == 3 and all("| +0.0 |" in row and "| 0/0 | 6 |" in row for row in rows)
+    assert data["random@40"]["n"] == 6 and set(data["cpu_ms"]) == {"auto", "tpe", "random"}
+    assert any(line.startswith("| branin | ") for line in lines)
+
+
+def test_default_report_counts_the_branches_each_strategy_searches_on_a_conditional_problem():
+    from benchmarks.experiments.default import _branches
+
+    recs = [run_one(RunSpec(s, "conditional", seed, 100)) for s in ("random", "tpe") for seed in (0, 1)]
+    lines, data = _branches(recs)
+    tpe = data["conditional|tpe"]
+    later = [c["branch"] for r in recs if r["strategy"] == "tpe" for c in r["configs"][20:]]
+    assert tpe["runs"] == 2 and tpe["share"] == {b: later.count(b) / 160 for b in ("branin", "hartmann", "quadratic")}
+    assert sum(tpe["best"].values()) == 2 and sum(line.startswith("| conditional | ") for line in lines) == 2
