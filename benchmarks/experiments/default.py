@@ -26,8 +26,10 @@ run``):
   noise a candidate must beat), L-BFGS refinement from the 20th trial on, an upper confidence
   bound instead of EI on every fifth trial without improvement; paired with auto's
   first 40 trials on the same (problem, seed);
-* ``hard``: auto, ax, random and the L-BFGS candidates on ``DEV_HARD`` (8 choosing problems
-  with headroom, declared after the dev half proved all but solved), seeds 0-4, 40 trials.
+* ``hard``: auto, ax, random, the control (plain botorch) and three candidates (5-iteration
+  L-BFGS; L-BFGS from trial 20; UCB on every fifth trial without improvement) on ``DEV_HARD``
+  (8 choosing problems with headroom, declared after the dev half proved all but solved),
+  seeds 0-4, 40 trials.
 
 The report (``README.md`` and ``default.json`` in the folder, ``scores.png``): mean score (±
 standard error over seeds) and mean rank per budget; per-budget paired Wilcoxon tests of auto
@@ -82,7 +84,7 @@ CANDIDATES = ("botorch-refit", "botorch-refit-lbfgs", "botorch-lbfgs5",  # seeds
               "botorch", "botorch-rounds5", "botorch-coldfits", "botorch-rounds5-coldfits",  # seeds 0-9
               "botorch-winsorize", "botorch-lognei", "botorch-lbfgs-late",
               "botorch-explore5")
-HARD = ("auto", "ax", "random", "botorch-lbfgs5", "botorch-lbfgs-late", "botorch-explore5")  # on DEV_HARD
+HARD = ("auto", "ax", "random", "botorch", "botorch-lbfgs5", "botorch-lbfgs-late", "botorch-explore5")  # on DEV_HARD
 PARALLEL = ("auto-2jobs", "auto-ray2")
 _ORDER = ["auto", "botorch", "ax", "optuna-gp", "hebo", "smac3-hpo", "optuna-tpe", "random"]
 
