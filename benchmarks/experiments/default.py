@@ -308,11 +308,19 @@ def _locality(records: list[dict]) -> tuple[list[str], dict]:
 
 def _branches(records: list[dict], first: int = 20) -> tuple[list[str], dict]:
     """On the conditional pair: each strategy's share of trials after the first ``first`` on each
-    value of the root switch, and the value its best trial has (runs of 100 trials)."""
-    lines = ["| problem | strategy | runs | share of trials per branch | best trial's branch (runs) |",
-             "|---|---|---:|---|---|"]
+    value of the root switch, the value its best trial has, and its best losses (runs of 100
+    trials); then each problem's scoring anchors beside its known optimum."""
+    lines = ["| problem | strategy | runs | share of trials per branch | best trial's branch (runs) "
+             "| best loss, median (min) |", "|---|---|---:|---|---|---:|"]
     data: dict = {}
+    notes = []
     for p, switch in BRANCH_PROBLEMS.items():
+        mine = [r for r in records if r["benchmark"] == p]
+        if mine:
+            base, top = score(mine, budgets=(1,)).anchors[p]
+            data[f"{p}|anchors"] = {"baseline": base, "best": top, "optimum": mine[0].get("optimum")}
+            notes.append(f"{p}: score 0 at a loss of {base:.4g} (the median first random trial), 100 at "
+                         f"{top:.4g} (the best loss seen); its known minimum is {_fmt(mine[0].get('optimum'), 4)}.")
         for s in sorted({r["strategy"] for r in records if r["benchmark"] == p}, key=_key):
             runs = [r for r in records if r["benchmark"] == p and r["strategy"] == s and r["budget"] == 100
                     and r.get("configs")]
@@ -324,10 +332,12 @@ def _branches(records: list[dict], first: int = 20) -> tuple[list[str], dict]:
             best = [r["configs"][int(np.argmin([np.inf if x is None else x for x in r["losses"]]))][switch]
                     for r in runs]
             counts = {v: best.count(v) for v in values if v in best}
-            data[f"{p}|{s}"] = {"runs": len(runs), "share": share, "best": counts}
+            losses = [min(x for x in r["losses"] if x is not None) for r in runs]
+            data[f"{p}|{s}"] = {"runs": len(runs), "share": share, "best": counts, "best_losses": losses}
             lines.append(f"| {p} | {s} | {len(runs)} | " + ", ".join(f"{v} {x:.2f}" for v, x in share.items())
-                         + " | " + ", ".join(f"{v} {n}" for v, n in counts.items()) + " |")
-    return lines + [""], data
+                         + " | " + ", ".join(f"{v} {n}" for v, n in counts.items())
+                         + f" | {np.median(losses):.3g} ({min(losses):.3g}) |")
+    return lines + [""] + notes + [""], data
 
 
 def _paired_runs(sc: Scores, a: str, b: str) -> tuple[list[str], dict]:
