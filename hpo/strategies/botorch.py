@@ -151,8 +151,8 @@ class BoTorchStrategy(BaseStrategy):
     def __init__(self, n_initial: int | None = None, centre: bool = True, raw_samples: int = 512,
                  num_restarts: int = 4, maxiter: int = 0, refine_after: int = 0, max_train: int = 250,
                  y_transform: str = "power", acquisition: str = "logei", mc_samples: int = 128,
-                 explore_every: int = 0, explore_beta: float = 4.0, local_scale: float = 0.1, fit_maxiter: int = 20, local_rounds: int = 2, refit: str = "schedule",
-                 cold_fits: str = "milestones"):
+                 explore_every: int = 0, explore_beta: float = 4.0, local_scale: float = 0.1,
+                 fit_maxiter: int = 20, local_rounds: int = 2, refit: str = "schedule", cold_fits: str = "milestones"):
         require("botorch", "strategy 'botorch'")
         super().__init__(n_initial=n_initial, centre=centre, raw_samples=raw_samples, num_restarts=num_restarts,
                          maxiter=maxiter, refine_after=refine_after, max_train=max_train, y_transform=y_transform,
