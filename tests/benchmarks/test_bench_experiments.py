@@ -205,5 +205,6 @@ def test_default_report_counts_the_branches_each_strategy_searches_on_a_conditio
     assert sum(tpe["best"].values()) == 2 and sum(line.startswith("| conditional | ") for line in lines) == 2
     assert tpe["best_losses"] == [min(r["losses"]) for r in recs if r["strategy"] == "tpe"]
     anchors = data["conditional|anchors"]
-    assert anchors["best"] == min(min(r["losses"]) for r in recs) and anchors["optimum"] == pytest.approx(0.177632, abs=1e-6)
+    assert anchors["best"] == min(min(r["losses"]) for r in recs)
+    assert anchors["optimum"] == pytest.approx(0.177632, abs=1e-6)
     assert any(line.startswith("conditional: score 0 at a loss of") for line in lines)
