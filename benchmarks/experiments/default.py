@@ -55,7 +55,7 @@ from benchmarks.default_suite import BUDGETS, DEV, DEV_HARD, TEST
 from benchmarks.experiments import RESULTS, Experiment, Sweep
 from benchmarks.resultfiles import describe, machine, write_outputs
 from benchmarks.runner import Variant
-from benchmarks.scoring import RANDOM_NAMES, Scores, paired_test, score
+from benchmarks.scoring import RANDOM_NAMES, Scores, best_so_far, paired_test, score
 
 __all__ = ["EXPERIMENT", "STRATEGIES", "write_report", "main"]
 
@@ -327,12 +327,12 @@ def _branches(records: list[dict], first: int = 20) -> tuple[list[str], dict]:
             if not runs:
                 continue
             later = [c[switch] for r in runs for c in r["configs"][first:]]
-            values = sorted(set(later) | {c[switch] for r in runs for c in r["configs"]})
+            values = sorted({c[switch] for r in runs for c in r["configs"]})
             share = {v: later.count(v) / max(1, len(later)) for v in values}
-            best = [r["configs"][int(np.argmin([np.inf if x is None else x for x in r["losses"]]))][switch]
-                    for r in runs]
+            traces = [best_so_far(r["losses"]) for r in runs]
+            best = [r["configs"][int(np.argmin(t))][switch] for r, t in zip(runs, traces)]
             counts = {v: best.count(v) for v in values if v in best}
-            losses = [min(x for x in r["losses"] if x is not None) for r in runs]
+            losses = [float(t[-1]) for t in traces]
             data[f"{p}|{s}"] = {"runs": len(runs), "share": share, "best": counts, "best_losses": losses}
             lines.append(f"| {p} | {s} | {len(runs)} | " + ", ".join(f"{v} {x:.2f}" for v, x in share.items())
                          + " | " + ", ".join(f"{v} {n}" for v, n in counts.items())
@@ -381,7 +381,7 @@ def _candidates(records: list[dict]) -> tuple[list[str], dict]:
 def _hard(records: list[dict]) -> tuple[list[str], dict]:
     """Scores on ``DEV_HARD`` and every strategy there against auto, paired over runs."""
     recs = [r for r in records if r["benchmark"] in DEV_HARD and r["budget"] == 40]
-    present = sorted({r["strategy"] for r in recs} & set(HARD), key=lambda s: HARD.index(s))
+    present = sorted({r["strategy"] for r in recs} & set(HARD), key=HARD.index)
     if "auto" not in present or not any(r["strategy"] in RANDOM_NAMES for r in recs):
         return ["(no runs of auto and random on the harder dev problems yet)", ""], {}
     sc = score(recs, budgets=(10, 20, 40), strategies=present)

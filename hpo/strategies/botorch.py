@@ -339,33 +339,31 @@ class BoTorchStrategy(BaseStrategy):
         improvement of the best loss."""
         if not self.explore_every or not done:
             return False
-        best, last = math.inf, 0
-        for i, r in enumerate(done):
-            if r.loss < best:
-                best, last = r.loss, i
-        stalled = len(done) - 1 - last
+        stalled = len(done) - 1 - int(np.argmin([r.loss for r in done]))  # argmin: the first reaching the best
         return stalled >= self.explore_every and stalled % self.explore_every == 0
 
-    def _bound(self, model, Xp):
+    def _sampler(self):
+        """The quasi-Monte-Carlo sampler of the MC acquisitions, seeded by the study's seed."""
         import torch
+        from botorch.sampling.normal import SobolQMCNormalSampler
+
+        return SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self._seed)
+
+    def _bound(self, model, Xp):
         from botorch.acquisition.analytic import UpperConfidenceBound
         from botorch.acquisition.monte_carlo import qUpperConfidenceBound
-        from botorch.sampling.normal import SobolQMCNormalSampler
 
         if Xp is None:
             return UpperConfidenceBound(model, beta=self.explore_beta)
-        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self._seed)
-        return qUpperConfidenceBound(model, beta=self.explore_beta, sampler=sampler, X_pending=Xp)
+        return qUpperConfidenceBound(model, beta=self.explore_beta, sampler=self._sampler(), X_pending=Xp)
 
     def _acquisition(self, model, best: float, X, Xp):
-        import torch
         from botorch.acquisition.analytic import LogExpectedImprovement
         from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
-        from botorch.sampling.normal import SobolQMCNormalSampler
 
         if Xp is None and self.acquisition == "logei":
             return LogExpectedImprovement(model, best_f=best)
-        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self._seed)
+        sampler = self._sampler()
         if self.acquisition == "lognei":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
